@@ -1,0 +1,222 @@
+/*
+ * forward.c — one Transformer forward pass, llama-style, over a batch:
+ *
+ *   x = embed(token)
+ *   per layer:  x += Wo · attention(rope(Wq·norm(x)), rope(Wk·norm(x)), Wv·norm(x))
+ *               x += Wdown · (silu(Wgate·norm(x)) ⊙ Wup·norm(x))
+ *   logits = Wout · norm(x)
+ *
+ * Each step is a function over all items of the batch; matmuls go through
+ * matmul.c, attention through attention.c, K/V into the paged cache.
+ */
+#include "forward.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attention.h"
+
+static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+
+struct context *context_new(const struct model *m, const struct context_params *p, char *err,
+                            size_t errlen)
+{
+    const struct hparams *hp = &m->hp;
+    struct context *c = calloc(1, sizeof *c);
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    c->m = m;
+    c->p = *p;
+    if (c->p.n_batch < 1) c->p.n_batch = 1;
+    if (c->p.n_seq_max < 1) c->p.n_seq_max = 1;
+    if (c->p.kv_block < 1) c->p.kv_block = 16;
+    const int blocks_per_seq = (c->p.n_ctx + c->p.kv_block - 1) / c->p.kv_block;
+    if (c->p.kv_max_blocks <= 0) c->p.kv_max_blocks = blocks_per_seq * c->p.n_seq_max;
+    if (kv_init(&c->kv, c->p.kv_f32 ? TYPE_F32 : TYPE_F16, hp->n_layer, hp->n_kv_head * hp->head_dim, hp->n_kv_head * hp->head_dim_v,
+                c->p.kv_block, c->p.kv_max_blocks, c->p.n_seq_max)) {
+        snprintf(err, errlen, "cannot set up the KV cache (out of memory?)");
+        free(c);
+        return NULL;
+    }
+    const size_t B = (size_t)c->p.n_batch;
+    const size_t qdim = (size_t)hp->n_head * hp->head_dim, odim = (size_t)hp->n_head * hp->head_dim_v;
+    c->x = malloc(B * hp->dim * sizeof(float));
+    c->xb = malloc(B * max_sz(max_sz(hp->dim, odim), qdim) * sizeof(float));
+    c->q = malloc(B * qdim * sizeof(float));
+    c->k = malloc(B * hp->n_kv_head * hp->head_dim * sizeof(float));
+    c->v = malloc(B * hp->n_kv_head * hp->head_dim_v * sizeof(float));
+    c->att = malloc(B * odim * sizeof(float));
+    c->hb = malloc(B * hp->ffn_dim * sizeof(float));
+    c->hb2 = malloc(B * hp->ffn_dim * sizeof(float));
+    c->rope = malloc(B * (hp->n_rot + 2) * sizeof(float));
+    c->logits_in = malloc(B * hp->dim * sizeof(float));
+    if (!c->x || !c->xb || !c->q || !c->k || !c->v || !c->att || !c->hb || !c->hb2 || !c->rope ||
+        !c->logits_in) {
+        snprintf(err, errlen, "out of memory for a batch of %zu tokens", B);
+        context_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void context_free(struct context *c)
+{
+    if (!c) return;
+    kv_free(&c->kv);
+    matmul_scratch_free(&c->ms);
+    free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v);
+    free(c->att); free(c->hb); free(c->hb2); free(c->rope); free(c->logits_in);
+    free(c);
+}
+
+/* out = x / rms(x) * w, with the sum of squares in double as ggml does. */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
+}
+
+static void add_bias(float *y, const float *bias, int B, int n)
+{
+    if (!bias) return;
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < n; i++) y[(size_t)b * n + i] += bias[i];
+}
+
+/* Attention block of layer l for B items; x is updated in place. */
+static void attention_block(struct context *c, int l, int B, const int *pos, const int *seq, bool gemm)
+{
+    const struct model *m = c->m;
+    const struct hparams *hp = &m->hp;
+    const struct layer *ly = &m->layers[l];
+    const int D = hp->dim, qd = hp->n_head * hp->head_dim, kd = hp->n_kv_head * hp->head_dim,
+              vd = hp->n_kv_head * hp->head_dim_v, od = hp->n_head * hp->head_dim_v;
+
+    for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->attn_norm, D, hp->rms_eps);
+    matmul(&c->ms, c->q, c->xb, &ly->wq, B, gemm);
+    matmul(&c->ms, c->k, c->xb, &ly->wk, B, gemm);
+    matmul(&c->ms, c->v, c->xb, &ly->wv, B, gemm);
+    add_bias(c->q, ly->bq, B, qd);
+    add_bias(c->k, ly->bk, B, kd);
+    add_bias(c->v, ly->bv, B, vd);
+
+    for (int b = 0; b < B; b++) {
+        float *q = c->q + (size_t)b * qd, *k = c->k + (size_t)b * kd;
+        if (ly->q_norm) {
+            for (int h = 0; h < hp->n_head; h++)
+                rmsnorm(q + h * hp->head_dim, q + h * hp->head_dim, ly->q_norm, hp->head_dim, hp->rms_eps);
+            for (int h = 0; h < hp->n_kv_head; h++)
+                rmsnorm(k + h * hp->head_dim, k + h * hp->head_dim, ly->k_norm, hp->head_dim, hp->rms_eps);
+        }
+        const float *cs = c->rope + (size_t)b * (hp->n_rot + 2);
+        rope_apply(q, hp->n_head, cs, hp, m->arch->rope);
+        rope_apply(k, hp->n_kv_head, cs, hp, m->arch->rope);
+        kv_store(&c->kv, kv_k(&c->kv, seq[b], l, pos[b]), k, kd);
+        kv_store(&c->kv, kv_v(&c->kv, seq[b], l, pos[b]), c->v + (size_t)b * vd, vd);
+    }
+
+    const int n_head = hp->n_head;
+    /* Work ≈ keys visited × head size; tiny models and short contexts stay on one thread. */
+    long work = 0;
+    for (int b = 0; b < B; b++) work += (long)(pos[b] + 1) * n_head * (hp->head_dim + hp->head_dim_v);
+#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (work >= (1 << 15))
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < n_head; h++)
+            attention(&c->kv, seq[b], l, pos[b], c->q + (size_t)b * qd, c->att + (size_t)b * od, hp, h);
+
+    matmul(&c->ms, c->xb, c->att, &ly->wo, B, gemm);
+    for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];
+}
+
+static void ffn_block(struct context *c, int l, int B, bool gemm)
+{
+    const struct hparams *hp = &c->m->hp;
+    const struct layer *ly = &c->m->layers[l];
+    const int D = hp->dim, F = hp->ffn_dim;
+    for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->ffn_norm, D, hp->rms_eps);
+    matmul(&c->ms, c->hb, c->xb, &ly->w_gate, B, gemm);
+    matmul(&c->ms, c->hb2, c->xb, &ly->w_up, B, gemm);
+    for (size_t i = 0; i < (size_t)B * F; i++) {
+        const float g = c->hb[i];
+        c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
+    }
+    matmul(&c->ms, c->xb, c->hb, &ly->w_down, B, gemm);
+    for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];
+}
+
+/* One chunk of at most n_batch items. */
+static int forward_chunk(struct context *c, int B, const int32_t *tokens, const int *pos, const int *seq,
+                         const bool *want, bool final, float *logits, int *n_out)
+{
+    const struct model *m = c->m;
+    const struct hparams *hp = &m->hp;
+    bool one_seq = true;
+    for (int b = 0; b < B; b++) {
+        if (tokens[b] < 0 || tokens[b] >= hp->n_vocab || pos[b] < 0 || pos[b] >= c->p.n_ctx ||
+            seq[b] < 0 || seq[b] >= c->kv.n_seqs)
+            return -2;
+        one_seq &= seq[b] == seq[0];
+    }
+    for (int b = 0; b < B; b++)
+        if (!kv_prepare_write(&c->kv, seq[b], pos[b])) return -1;
+    const bool gemm = one_seq && c->p.gemm_min_batch > 0 && B >= c->p.gemm_min_batch;
+
+    for (int b = 0; b < B; b++) {
+        tensor_row_to_float(&m->tok_embd, tokens[b], c->x + (size_t)b * hp->dim);
+        rope_table(c->rope + (size_t)b * (hp->n_rot + 2), pos[b], hp);
+    }
+    for (int l = 0; l < hp->n_layer; l++) {
+        attention_block(c, l, B, pos, seq, gemm);
+        ffn_block(c, l, B, gemm);
+    }
+    int n = 0;
+    for (int b = 0; b < B; b++) {
+        if (want ? !want[b] : !(final && b == B - 1)) continue;
+        rmsnorm(c->logits_in + (size_t)n * hp->dim, c->x + (size_t)b * hp->dim, m->output_norm, hp->dim, hp->rms_eps);
+        n++;
+    }
+    if (n) matmul(&c->ms, logits, c->logits_in, &m->output, n, gemm && n >= c->p.gemm_min_batch);
+    *n_out = n;
+    return 0;
+}
+
+int forward(struct context *c, int n, const int32_t *tokens, const int *pos, const int *seq,
+            const bool *want, float *logits)
+{
+    const int nb = c->p.n_batch;
+    for (int i = 0; i < n; i += nb) {
+        const int B = n - i < nb ? n - i : nb;
+        int n_out = 0;
+        int rc = forward_chunk(c, B, tokens + i, pos + i, seq + i, want ? want + i : NULL, i + B == n,
+                               logits, &n_out);
+        if (rc) return rc;
+        if (logits) logits += (size_t)n_out * c->m->hp.n_vocab;
+    }
+    return 0;
+}
+
+int forward_seq(struct context *c, int seq, const int32_t *tokens, int n, int start, bool all_logits,
+                float *logits)
+{
+    int *pos = malloc((size_t)n * sizeof *pos), *sq = malloc((size_t)n * sizeof *sq);
+    bool *want = all_logits ? malloc((size_t)n * sizeof *want) : NULL;
+    int rc = -1;
+    if (pos && sq && (want || !all_logits)) {
+        for (int i = 0; i < n; i++) {
+            pos[i] = start + i;
+            sq[i] = seq;
+            if (want) want[i] = true;
+        }
+        rc = forward(c, n, tokens, pos, sq, want, logits);
+    }
+    free(pos);
+    free(sq);
+    free(want);
+    return rc;
+}

@@ -1,0 +1,57 @@
+/*
+ * forward.h — the Transformer forward pass over a batch of tokens.
+ *
+ * A batch item is (token, position, sequence). Items of one sequence must
+ * come in position order; each attends to its own sequence's cached K/V up to
+ * its position. Batches of one sequence with at least `gemm_min_batch` tokens
+ * (prompt processing) go through sgemm; anything else (decode, parallel
+ * sequences) through the row-dot kernels, so a sequence's decode results do
+ * not depend on what else is in the batch.
+ */
+#ifndef INFER_FORWARD_H
+#define INFER_FORWARD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kvcache.h"
+#include "matmul.h"
+#include "model.h"
+
+struct context_params {
+    int n_ctx;           /* positions per sequence */
+    int n_batch;         /* tokens per forward chunk */
+    int kv_block;        /* tokens per KV block */
+    int n_seq_max;       /* sequences that may be live at once */
+    int kv_max_blocks;   /* pool limit; 0 = n_seq_max × blocks of n_ctx */
+    int gemm_min_batch;  /* 0 = never use sgemm */
+    bool kv_f32;         /* F32 K/V instead of llama.cpp's default F16 */
+};
+
+struct context {
+    const struct model *m;
+    struct context_params p;
+    struct kv_cache kv;
+    struct matmul_scratch ms;
+    /* Activations for n_batch items. */
+    float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *rope;
+    float *logits_in;    /* normed hidden states of the rows that want logits */
+};
+
+struct context *context_new(const struct model *m, const struct context_params *p, char *err,
+                            size_t errlen);
+void context_free(struct context *c);
+
+/* Run n items. want[i] (NULL = only the last item) selects the items whose
+ * logits are written, in order, to logits (n_wanted × n_vocab).
+ * Returns 0, or -1 when the KV pool is full (nothing is rolled back: the
+ * caller decides), or -2 for an invalid token id / position. */
+int forward(struct context *c, int n, const int32_t *tokens, const int *pos, const int *seq,
+            const bool *want, float *logits);
+
+/* Convenience: tokens of one sequence at positions start.., logits of the
+ * last (all_logits: of every token). */
+int forward_seq(struct context *c, int seq, const int32_t *tokens, int n, int start, bool all_logits,
+                float *logits);
+
+#endif

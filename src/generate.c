@@ -1,0 +1,162 @@
+/*
+ * generate.c — the default mode: evaluate the prompt, then sample and stream
+ * tokens to stdout as they come, until EOS, -n, the context end, Ctrl-C or a
+ * closed stdout. Statistics go to stderr.
+ */
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_interrupted = 1;
+}
+
+/* --dump-logits: one JSON array per prompt position. */
+static bool dump_logits(const char *path, const float *logits, size_t n_pos, int n_vocab)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "infer: %s: %s\n", path, strerror(errno));
+        return false;
+    }
+    fputc('[', f);
+    for (size_t p = 0; p < n_pos; p++) {
+        fputs(p ? ",\n[" : "[", f);
+        for (int i = 0; i < n_vocab; i++) {
+            const float v = logits[p * n_vocab + i];
+            /* JSON has no inf/nan; they would mean a broken model anyway. */
+            if (isfinite(v)) fprintf(f, i ? ",%.9g" : "%.9g", v);
+            else fputs(i ? ",null" : "null", f);
+        }
+        fputc(']', f);
+    }
+    fputs("]\n", f);
+    bool ok = !ferror(f);
+    ok &= fclose(f) == 0;
+    if (!ok) fprintf(stderr, "infer: %s: write failed\n", path);
+    return ok;
+}
+
+int default_ctx(const struct model *m)
+{
+    return m->hp.ctx_train < 4096 ? m->hp.ctx_train : 4096;
+}
+
+int run_generate(const struct options *o, struct session *s)
+{
+    const struct model *m = s->model;
+    const int n_vocab = m->hp.n_vocab;
+    size_t n_prompt;
+    int32_t *prompt = prompt_tokens(o, s, &n_prompt);
+    if (!prompt) return 1;
+    int rc = 1;
+    struct context *ctx = NULL;
+    float *logits = NULL;
+    struct sampler smp = {0};
+    if (n_prompt == 0) {
+        fprintf(stderr, "infer: empty prompt (and no BOS token to start from)\n");
+        goto done;
+    }
+    const int n_ctx = o->n_ctx > 0 ? o->n_ctx : default_ctx(m);
+    if (n_prompt > (size_t)n_ctx) {
+        fprintf(stderr, "infer: the prompt has %zu tokens, more than the context size %d (use -c)\n",
+                n_prompt, n_ctx);
+        goto done;
+    }
+    char err[512];
+    struct context_params cp = {.n_ctx = n_ctx, .n_batch = o->n_batch, .kv_block = o->kv_block,
+                                .n_seq_max = 1, .gemm_min_batch = 8};
+    ctx = context_new(m, &cp, err, sizeof err);
+    if (!ctx) {
+        fprintf(stderr, "infer: %s\n", err);
+        goto done;
+    }
+    const size_t n_logit_rows = o->dump_logits ? n_prompt : 1;
+    logits = malloc(n_logit_rows * (size_t)n_vocab * sizeof *logits);
+    if (!logits || sampler_init(&smp, &o->sp, n_vocab)) {
+        fprintf(stderr, "infer: out of memory\n");
+        goto done;
+    }
+    fprintf(stderr, "infer: %s: %s, %d layers, dim %d, %d heads (%d kv), vocab %d, ctx %d, %d threads\n",
+            o->model_path, m->arch->name, m->hp.n_layer, m->hp.dim, m->hp.n_head, m->hp.n_kv_head, n_vocab,
+            n_ctx, o->n_threads);
+
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    char buf[4096];
+    struct detokenizer dt;
+    const bool starts_with_bos = prompt[0] == tokenizer_bos(s->tok);
+    bool stdout_ok = true;
+    if (o->echo) {
+        detok_init(&dt, s->tok, starts_with_bos);
+        for (size_t i = 0; i < n_prompt && stdout_ok; i++) {
+            size_t k = detok_push(&dt, prompt[i], buf, sizeof buf);
+            stdout_ok = out_write(buf, k);
+        }
+    }
+    /* Generated text continues the prompt, so no leading space is stripped. */
+    if (!o->echo) detok_init(&dt, s->tok, false);
+
+    double t0 = now_s();
+    int frc = forward_seq(ctx, 0, prompt, (int)n_prompt, 0, o->dump_logits != NULL, logits);
+    double t_prompt = now_s() - t0;
+    if (frc) {
+        fprintf(stderr, "infer: %s\n", frc == -1 ? "out of KV cache memory during the prompt" : "invalid token in the prompt");
+        goto done;
+    }
+    if (o->dump_logits && !dump_logits(o->dump_logits, logits, n_prompt, n_vocab)) goto done;
+    const float *last = logits + (n_logit_rows - 1) * (size_t)n_vocab;
+    if (last != logits) memmove(logits, last, (size_t)n_vocab * sizeof *logits);
+    for (size_t i = 0; i < n_prompt; i++) sampler_accept(&smp, prompt[i]);
+
+    int n_gen = 0, pos = (int)n_prompt;
+    const char *stop = "limit";
+    double t1 = now_s();
+    while (stdout_ok && n_gen != o->n_predict) {
+        if (g_interrupted) { stop = "interrupted"; break; }
+        int32_t tok = sampler_sample(&smp, logits);
+        sampler_accept(&smp, tok);
+        n_gen++;
+        if (!o->ignore_eos && tokenizer_is_eog(s->tok, tok)) { stop = "eos"; break; }
+        size_t k = detok_push(&dt, tok, buf, sizeof buf);
+        if (!(stdout_ok = out_write(buf, k))) { stop = "stdout closed"; break; }
+        if (n_gen == o->n_predict) break;
+        if (pos >= n_ctx) { stop = "context full"; break; }
+        if (forward_seq(ctx, 0, &tok, 1, pos++, false, logits)) { stop = "out of KV memory"; break; }
+    }
+    double t_gen = now_s() - t1;
+    if (stdout_ok) {
+        size_t k = detok_flush(&dt, buf, sizeof buf);
+        if (k) out_write(buf, k);
+        /* A terminal gets a final newline; a pipe gets exactly the text. */
+        if (isatty(STDOUT_FILENO)) out_write("\n", 1);
+    }
+    fprintf(stderr, "infer: prompt %zu tokens in %.3f s (%.2f tok/s) | generated %d tokens in %.3f s (%.2f tok/s) | stop: %s\n",
+            n_prompt, t_prompt, t_prompt > 0 ? n_prompt / t_prompt : 0.0, n_gen, t_gen,
+            t_gen > 0 ? n_gen / t_gen : 0.0, stop);
+    rc = g_interrupted ? 130 : 0;
+done:
+    sampler_free(&smp);
+    free(logits);
+    context_free(ctx);
+    free(prompt);
+    return rc;
+}

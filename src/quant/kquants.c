@@ -1,0 +1,941 @@
+/*
+ * kquants.c — Q2_K, Q3_K, Q4_K, Q5_K, Q6_K: 256-element super-blocks in
+ * ggml's layouts, dotted with Q8_K activations.
+ *
+ * from_float follows ggml's quantize_row_*_ref (make_qkx2_quants for
+ * Q2_K/Q4_K/Q5_K, make_q3_quants for Q3_K, make_qx_quants for Q6_K), the
+ * path llama-quantize takes without an imatrix.
+ *
+ * Element order inside a super-block:
+ *   Q2_K/Q3_K: 2 chunks of 128; in chunk c, bit-pair k (shift 2k) of byte p of
+ *              qs[32c..32c+31] is element 128c + 32k + p; 16 groups of 16,
+ *              group g = element / 16. Q3_K's high bit of that element is bit
+ *              (4c + k) of hmask[p] (set = +0, clear = -4).
+ *   Q4_K/Q5_K: 4 chunks of 64; low nibbles of qs[32c..] are elements
+ *              64c + 0..31, high nibbles 64c + 32..63; 8 groups of 32.
+ *              Q5_K's 5th bit: bit 2c (low) / 2c+1 (high) of qh[p].
+ *   Q6_K:      2 chunks of 128; element 128c + 32k + p has its low 4 bits in
+ *              ql[64c + p + 32(k&1)] (low nibble for k<2, high for k>=2) and
+ *              its high 2 bits at bits 2k of qh[32c + p]; 16 groups of 16.
+ */
+#include "quant_impl.h"
+
+#define GROUP_MAX_EPS 1e-15f
+
+/* ------------------------------------------------------------------------ */
+/* quantization helpers, transcribed from ggml's algorithms                  */
+/* ------------------------------------------------------------------------ */
+
+static float make_qx_quants(int n, int nmax, const float *x, int8_t *L, int rmse_type)
+{
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; ++i) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) { amax = ax; max = x[i]; }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    if (rmse_type == 0) {
+        for (int i = 0; i < n; ++i) {
+            int l = nearest_int(iscale * x[i]);
+            L[i] = (int8_t)(nmax + QMAX(-nmax, QMIN(nmax - 1, l)));
+        }
+        return 1 / iscale;
+    }
+    bool return_early = false;
+    if (rmse_type < 0) {
+        rmse_type = -rmse_type;
+        return_early = true;
+    }
+#define QX_WEIGHT(v) (rmse_type == 1 ? (v) * (v) : rmse_type == 2 ? 1 : rmse_type == 3 ? fabsf(v) : sqrtf(fabsf(v)))
+    float sumlx = 0, suml2 = 0;
+    for (int i = 0; i < n; ++i) {
+        int l = nearest_int(iscale * x[i]);
+        l = QMAX(-nmax, QMIN(nmax - 1, l));
+        L[i] = (int8_t)(l + nmax);
+        float w = QX_WEIGHT(x[i]);
+        sumlx += w * x[i] * l;
+        suml2 += w * l * l;
+    }
+    float scale = suml2 ? sumlx / suml2 : 0.0f;
+    if (return_early) return suml2 > 0 ? 0.5f * (scale + 1 / iscale) : 1 / iscale;
+    float best = scale * sumlx;
+    for (int is = -9; is <= 9; ++is) {
+        if (is == 0) continue;
+        iscale = -(nmax + 0.1f * is) / max;
+        sumlx = suml2 = 0;
+        for (int i = 0; i < n; ++i) {
+            int l = nearest_int(iscale * x[i]);
+            l = QMAX(-nmax, QMIN(nmax - 1, l));
+            float w = QX_WEIGHT(x[i]);
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+            for (int i = 0; i < n; ++i) {
+                int l = nearest_int(iscale * x[i]);
+                L[i] = (int8_t)(nmax + QMAX(-nmax, QMIN(nmax - 1, l)));
+            }
+            scale = sumlx / suml2;
+            best = scale * sumlx;
+        }
+    }
+#undef QX_WEIGHT
+    return scale;
+}
+
+static float make_q3_quants(int n, int nmax, const float *x, int8_t *L, bool do_rmse)
+{
+    float max = 0, amax = 0;
+    for (int i = 0; i < n; ++i) {
+        float ax = fabsf(x[i]);
+        if (ax > amax) { amax = ax; max = x[i]; }
+    }
+    if (amax < GROUP_MAX_EPS) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    if (do_rmse) {
+        float sumlx = 0, suml2 = 0;
+        for (int i = 0; i < n; ++i) {
+            int l = nearest_int(iscale * x[i]);
+            l = QMAX(-nmax, QMIN(nmax - 1, l));
+            L[i] = (int8_t)l;
+            float w = x[i] * x[i];
+            sumlx += w * x[i] * l;
+            suml2 += w * l * l;
+        }
+        for (int itry = 0; itry < 5; ++itry) {
+            int n_changed = 0;
+            for (int i = 0; i < n; ++i) {
+                float w = x[i] * x[i];
+                float slx = sumlx - w * x[i] * L[i];
+                if (slx > 0) {
+                    float sl2 = suml2 - w * L[i] * L[i];
+                    int new_l = nearest_int(x[i] * sl2 / slx);
+                    new_l = QMAX(-nmax, QMIN(nmax - 1, new_l));
+                    if (new_l != L[i]) {
+                        slx += w * x[i] * new_l;
+                        sl2 += w * new_l * new_l;
+                        if (sl2 > 0 && slx * slx * suml2 > sumlx * sumlx * sl2) {
+                            L[i] = (int8_t)new_l;
+                            sumlx = slx;
+                            suml2 = sl2;
+                            ++n_changed;
+                        }
+                    }
+                }
+            }
+            if (!n_changed) break;
+        }
+        for (int i = 0; i < n; ++i) L[i] = (int8_t)(L[i] + nmax);
+        return suml2 > 0.0f ? sumlx / suml2 : 0.0f;
+    }
+    for (int i = 0; i < n; ++i) {
+        int l = nearest_int(iscale * x[i]);
+        l = QMAX(-nmax, QMIN(nmax - 1, l));
+        L[i] = (int8_t)(l + nmax);
+    }
+    return 1 / iscale;
+}
+
+static float make_qkx2_quants(int n, int nmax, const float *x, const float *weights, uint8_t *L,
+                              float *the_min, uint8_t *Laux, float rmin, float rdelta, int nstep,
+                              bool use_mad)
+{
+    float min = x[0], max = x[0];
+    float sum_w = weights[0];
+    float sum_x = sum_w * x[0];
+    for (int i = 1; i < n; ++i) {
+        if (x[i] < min) min = x[i];
+        if (x[i] > max) max = x[i];
+        float w = weights[i];
+        sum_w += w;
+        sum_x += w * x[i];
+    }
+    if (min > 0) min = 0;
+    if (max == min) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        *the_min = -min;
+        return 0.f;
+    }
+    float iscale = nmax / (max - min);
+    float scale = 1 / iscale;
+    float best_error = 0;
+    for (int i = 0; i < n; ++i) {
+        int l = nearest_int(iscale * (x[i] - min));
+        L[i] = (uint8_t)QMAX(0, QMIN(nmax, l));
+        float diff = scale * L[i] + min - x[i];
+        diff = use_mad ? fabsf(diff) : diff * diff;
+        float w = weights[i];
+        best_error += w * diff;
+    }
+    if (nstep < 1) {
+        *the_min = -min;
+        return scale;
+    }
+    for (int is = 0; is <= nstep; ++is) {
+        iscale = (rmin + rdelta * is + nmax) / (max - min);
+        float sum_l = 0, sum_l2 = 0, sum_xl = 0;
+        for (int i = 0; i < n; ++i) {
+            int l = nearest_int(iscale * (x[i] - min));
+            l = QMAX(0, QMIN(nmax, l));
+            Laux[i] = (uint8_t)l;
+            float w = weights[i];
+            sum_l += w * l;
+            sum_l2 += w * l * l;
+            sum_xl += w * l * x[i];
+        }
+        float D = sum_w * sum_l2 - sum_l * sum_l;
+        if (D > 0) {
+            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
+            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            if (this_min > 0) {
+                this_min = 0;
+                this_scale = sum_xl / sum_l2;
+            }
+            float cur_error = 0;
+            for (int i = 0; i < n; ++i) {
+                float diff = this_scale * Laux[i] + this_min - x[i];
+                diff = use_mad ? fabsf(diff) : diff * diff;
+                float w = weights[i];
+                cur_error += w * diff;
+            }
+            if (cur_error < best_error) {
+                for (int i = 0; i < n; ++i) L[i] = Laux[i];
+                best_error = cur_error;
+                scale = this_scale;
+                min = this_min;
+            }
+        }
+    }
+    *the_min = -min;
+    return scale;
+}
+
+/* Pack 2-bit values L[0..255] into Q2_K/Q3_K's qs order. */
+static void pack_2bit(const uint8_t *L, uint8_t *qs)
+{
+    for (int j = 0; j < QK_K; j += 128)
+        for (int l = 0; l < 32; ++l)
+            qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) | (L[j + l + 96] << 6));
+}
+
+/* Q4_K/Q5_K: pack 6-bit scales ls[8] and mins lm[8] into 12 bytes. */
+static void k4_pack_scales(const uint8_t ls[8], const uint8_t lm[8], uint8_t *s)
+{
+    for (int j = 0; j < 8; ++j) {
+        if (j < 4) {
+            s[j] = ls[j];
+            s[j + 4] = lm[j];
+        } else {
+            s[j + 4] = (uint8_t)((ls[j] & 0xF) | ((lm[j] & 0xF) << 4));
+            s[j - 4] |= (uint8_t)((ls[j] >> 4) << 6);
+            s[j - 0] |= (uint8_t)((lm[j] >> 4) << 6);
+        }
+    }
+}
+
+/* Shared by Q4_K (nmax 15) and Q5_K (nmax 31): scales/mins by make_qkx2_quants,
+ * then the final quants L[256] against the rounded fp16 super-scales. */
+static void k4_quantize_block(const float *x, int nmax, float rmin, int nstep, uint16_t *dh,
+                              uint16_t *dminh, uint8_t *scales, uint8_t *L)
+{
+    uint8_t Laux[32];
+    float weights[32], mins[QK_K / 32], sc[QK_K / 32];
+    float max_scale = 0, max_min = 0;
+    for (int j = 0; j < QK_K / 32; ++j) {
+        float sum_x2 = 0;
+        for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
+        float av_x = sqrtf(sum_x2 / 32);
+        for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
+        sc[j] = make_qkx2_quants(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux, rmin, 0.1f,
+                                 nstep, false);
+        if (sc[j] > max_scale) max_scale = sc[j];
+        if (mins[j] > max_min) max_min = mins[j];
+    }
+    float inv_scale = max_scale > 0 ? 63.f / max_scale : 0.f;
+    float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
+    uint8_t ls[8], lm[8];
+    for (int j = 0; j < QK_K / 32; ++j) {
+        ls[j] = (uint8_t)QMIN(63, (uint8_t)nearest_int(inv_scale * sc[j]));
+        lm[j] = (uint8_t)QMIN(63, (uint8_t)nearest_int(inv_min * mins[j]));
+    }
+    k4_pack_scales(ls, lm, scales);
+    *dh = fp32_to_fp16(max_scale / 63.f);
+    *dminh = fp32_to_fp16(max_min / 63.f);
+    for (int j = 0; j < QK_K / 32; ++j) {
+        uint8_t s, m;
+        k4_scale_min(j, scales, &s, &m);
+        const float d = fp16(*dh) * s;
+        if (!d) continue;
+        const float dm = fp16(*dminh) * m;
+        for (int ii = 0; ii < 32; ++ii) {
+            int l = nearest_int((x[32 * j + ii] + dm) / d);
+            L[32 * j + ii] = (uint8_t)QMAX(0, QMIN(nmax, l));
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* Q2_K                                                                      */
+/* ------------------------------------------------------------------------ */
+
+void q2_K_to_float_ref(const void *src, float *dst, int64_t n)
+{
+    const block_q2_K *x = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16(x[i].d), min = fp16(x[i].dmin);
+        const uint8_t *q = x[i].qs;
+        float *y = dst + i * QK_K;
+        int is = 0;
+        for (int c = 0; c < QK_K; c += 128) {
+            for (int shift = 0; shift < 8; shift += 2) {
+                for (int half = 0; half < 2; half++) {
+                    const uint8_t sc = x[i].scales[is++];
+                    const float dl = d * (sc & 0xF), ml = min * (sc >> 4);
+                    for (int l = 0; l < 16; ++l) *y++ = dl * ((q[l + 16 * half] >> shift) & 3) - ml;
+                }
+            }
+            q += 32;
+        }
+    }
+}
+
+void q2_K_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q2_K *y = dst;
+    uint8_t L[QK_K], Laux[16];
+    float weights[16], mins[QK_K / 16], scales[QK_K / 16];
+    const float q4scale = 15.f;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float *x = src + i * QK_K;
+        float max_scale = 0, max_min = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
+            scales[j] = make_qkx2_quants(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux, -0.5f,
+                                         0.1f, 15, true);
+            if (scales[j] > max_scale) max_scale = scales[j];
+            if (mins[j] > max_min) max_min = mins[j];
+        }
+        if (max_scale > 0) {
+            float iscale = q4scale / max_scale;
+            for (int j = 0; j < QK_K / 16; ++j) y[i].scales[j] = (uint8_t)nearest_int(iscale * scales[j]);
+            y[i].d = fp32_to_fp16(max_scale / q4scale);
+        } else {
+            for (int j = 0; j < QK_K / 16; ++j) y[i].scales[j] = 0;
+            y[i].d = fp32_to_fp16(0.f);
+        }
+        if (max_min > 0) {
+            float iscale = q4scale / max_min;
+            for (int j = 0; j < QK_K / 16; ++j) {
+                int l = nearest_int(iscale * mins[j]);
+                y[i].scales[j] |= (uint8_t)(l << 4);
+            }
+            y[i].dmin = fp32_to_fp16(max_min / q4scale);
+        } else {
+            y[i].dmin = fp32_to_fp16(0.f);
+        }
+        for (int j = 0; j < QK_K / 16; ++j) {
+            const float d = fp16(y[i].d) * (y[i].scales[j] & 0xF);
+            if (!d) continue;
+            const float dm = fp16(y[i].dmin) * (y[i].scales[j] >> 4);
+            for (int ii = 0; ii < 16; ++ii) {
+                int l = nearest_int((x[16 * j + ii] + dm) / d);
+                L[16 * j + ii] = (uint8_t)QMAX(0, QMIN(3, l));
+            }
+        }
+        pack_2bit(L, y[i].qs);
+    }
+}
+
+/* Unpack the 2-bit field of every element (Q2_K / Q3_K order). */
+static inline void unpack_2bit(const uint8_t *qs, int8_t out[QK_K])
+{
+    for (int c = 0; c < 2; c++)
+        for (int k = 0; k < 4; k++)
+            for (int p = 0; p < 32; p++) out[128 * c + 32 * k + p] = (int8_t)((qs[32 * c + p] >> (2 * k)) & 3);
+}
+
+float q2_K_dot_ref(int64_t n, const void *w, const void *a)
+{
+    const block_q2_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int8_t q[QK_K];
+        unpack_2bit(x[i].qs, q);
+        int sumi = 0, summ = 0;
+        for (int g = 0; g < 16; g++) {
+            int sg = 0;
+            for (int l = 0; l < 16; l++) sg += q[16 * g + l] * y[i].qs[16 * g + l];
+            sumi += (x[i].scales[g] & 0xF) * sg;
+            summ += (x[i].scales[g] >> 4) * y[i].bsums[g];
+        }
+        s += y[i].d * fp16(x[i].d) * sumi - y[i].d * fp16(x[i].dmin) * summ;
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Q3_K                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Signed 3-bit quants (-4..3) of a super-block in element order. */
+static inline void q3k_unpack(const block_q3_K *b, int8_t out[QK_K])
+{
+    unpack_2bit(b->qs, out);
+    for (int c = 0; c < 2; c++)
+        for (int k = 0; k < 4; k++)
+            for (int p = 0; p < 32; p++)
+                out[128 * c + 32 * k + p] -= (b->hmask[p] >> (4 * c + k)) & 1 ? 0 : 4;
+}
+
+void q3_K_to_float_ref(const void *src, float *dst, int64_t n)
+{
+    const block_q3_K *x = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d_all = fp16(x[i].d);
+        int8_t sc[16], q[QK_K];
+        q3k_unpack_scales(x[i].scales, sc);
+        q3k_unpack(&x[i], q);
+        for (int g = 0; g < 16; g++) {
+            const float dl = d_all * sc[g];
+            for (int l = 0; l < 16; l++) dst[i * QK_K + 16 * g + l] = dl * q[16 * g + l];
+        }
+    }
+}
+
+void q3_K_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q3_K *y = dst;
+    int8_t L[QK_K];
+    float scales[QK_K / 16];
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float *x = src + i * QK_K;
+        float max_scale = 0, amax = 0;
+        for (int j = 0; j < QK_K / 16; ++j) {
+            scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j, true);
+            float scale = fabsf(scales[j]);
+            if (scale > amax) { amax = scale; max_scale = scales[j]; }
+        }
+        memset(y[i].scales, 0, 12);
+        if (max_scale) {
+            float iscale = -32.f / max_scale;
+            for (int j = 0; j < QK_K / 16; ++j) {
+                int8_t l = (int8_t)nearest_int(iscale * scales[j]);
+                l = (int8_t)(QMAX(-32, QMIN(31, l)) + 32);
+                if (j < 8) y[i].scales[j] = l & 0xF;
+                else y[i].scales[j - 8] |= (uint8_t)((l & 0xF) << 4);
+                l >>= 4;
+                y[i].scales[j % 4 + 8] |= (uint8_t)(l << (2 * (j / 4)));
+            }
+            y[i].d = fp32_to_fp16(1 / iscale);
+        } else {
+            y[i].d = fp32_to_fp16(0.f);
+        }
+        int8_t sc[16];
+        q3k_unpack_scales(y[i].scales, sc);
+        for (int j = 0; j < QK_K / 16; ++j) {
+            float d = fp16(y[i].d) * sc[j];
+            if (!d) continue;
+            for (int ii = 0; ii < 16; ++ii) {
+                int l = nearest_int(x[16 * j + ii] / d);
+                L[16 * j + ii] = (int8_t)(QMAX(-4, QMIN(3, l)) + 4);
+            }
+        }
+        memset(y[i].hmask, 0, QK_K / 8);
+        int m = 0;
+        uint8_t hm = 1;
+        for (int j = 0; j < QK_K; ++j) {
+            if (L[j] > 3) {
+                y[i].hmask[m] |= hm;
+                L[j] -= 4;
+            }
+            if (++m == QK_K / 8) { m = 0; hm <<= 1; }
+        }
+        pack_2bit((const uint8_t *)L, y[i].qs);
+    }
+}
+
+float q3_K_dot_ref(int64_t n, const void *w, const void *a)
+{
+    const block_q3_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int8_t sc[16], q[QK_K];
+        q3k_unpack_scales(x[i].scales, sc);
+        q3k_unpack(&x[i], q);
+        int sumi = 0;
+        for (int g = 0; g < 16; g++) {
+            int sg = 0;
+            for (int l = 0; l < 16; l++) sg += q[16 * g + l] * y[i].qs[16 * g + l];
+            sumi += sc[g] * sg;
+        }
+        s += fp16(x[i].d) * y[i].d * sumi;
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Q4_K                                                                      */
+/* ------------------------------------------------------------------------ */
+
+void q4_K_to_float_ref(const void *src, float *dst, int64_t n)
+{
+    const block_q4_K *x = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16(x[i].d), min = fp16(x[i].dmin);
+        const uint8_t *q = x[i].qs;
+        float *y = dst + i * QK_K;
+        for (int c = 0; c < 4; c++) {
+            uint8_t sc, m;
+            k4_scale_min(2 * c, x[i].scales, &sc, &m);
+            const float d1 = d * sc, m1 = min * m;
+            k4_scale_min(2 * c + 1, x[i].scales, &sc, &m);
+            const float d2 = d * sc, m2 = min * m;
+            for (int l = 0; l < 32; ++l) *y++ = d1 * (q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; ++l) *y++ = d2 * (q[l] >> 4) - m2;
+            q += 32;
+        }
+    }
+}
+
+void q4_K_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q4_K *y = dst;
+    uint8_t L[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint16_t dh, dmh;
+        k4_quantize_block(src + i * QK_K, 15, -1.f, 20, &dh, &dmh, y[i].scales, L);
+        y[i].d = dh;
+        y[i].dmin = dmh;
+        uint8_t *q = y[i].qs;
+        for (int j = 0; j < QK_K; j += 64) {
+            for (int l = 0; l < 32; ++l) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+            q += 32;
+        }
+    }
+}
+
+/* Q4_K / Q5_K dot given the unsigned quants q[256] of the super-block. */
+static inline float k4_dot_block(const uint8_t *scales, uint16_t dh, uint16_t dminh, const uint8_t *q,
+                                 const block_q8_K *y)
+{
+    uint8_t sm[16];
+    k4_unpack_scales(scales, sm);
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 8; j++) {
+        int sj = 0;
+        for (int l = 0; l < 32; l++) sj += q[32 * j + l] * y->qs[32 * j + l];
+        sumi += sm[j] * sj;
+        summ += sm[8 + j] * (y->bsums[2 * j] + y->bsums[2 * j + 1]);
+    }
+    return y->d * fp16(dh) * sumi - y->d * fp16(dminh) * summ;
+}
+
+float q4_K_dot_ref(int64_t n, const void *w, const void *a)
+{
+    const block_q4_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t q[QK_K];
+        for (int c = 0; c < 4; c++)
+            for (int l = 0; l < 32; l++) {
+                q[64 * c + l] = x[i].qs[32 * c + l] & 0xF;
+                q[64 * c + 32 + l] = x[i].qs[32 * c + l] >> 4;
+            }
+        s += k4_dot_block(x[i].scales, x[i].d, x[i].dmin, q, &y[i]);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Q5_K                                                                      */
+/* ------------------------------------------------------------------------ */
+
+static inline void q5k_unpack(const block_q5_K *b, uint8_t q[QK_K])
+{
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < 32; l++) {
+            q[64 * c + l] = (uint8_t)((b->qs[32 * c + l] & 0xF) | (((b->qh[l] >> (2 * c)) & 1) << 4));
+            q[64 * c + 32 + l] = (uint8_t)((b->qs[32 * c + l] >> 4) | (((b->qh[l] >> (2 * c + 1)) & 1) << 4));
+        }
+}
+
+void q5_K_to_float_ref(const void *src, float *dst, int64_t n)
+{
+    const block_q5_K *x = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16(x[i].d), min = fp16(x[i].dmin);
+        uint8_t q[QK_K];
+        q5k_unpack(&x[i], q);
+        for (int j = 0; j < 8; j++) {
+            uint8_t sc, m;
+            k4_scale_min(j, x[i].scales, &sc, &m);
+            const float dl = d * sc, ml = min * m;
+            for (int l = 0; l < 32; ++l) dst[i * QK_K + 32 * j + l] = dl * q[32 * j + l] - ml;
+        }
+    }
+}
+
+void q5_K_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q5_K *y = dst;
+    uint8_t L[QK_K];
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint16_t dh, dmh;
+        k4_quantize_block(src + i * QK_K, 31, -0.5f, 15, &dh, &dmh, y[i].scales, L);
+        y[i].d = dh;
+        y[i].dmin = dmh;
+        uint8_t *qh = y[i].qh, *ql = y[i].qs;
+        memset(qh, 0, QK_K / 8);
+        uint8_t m1 = 1, m2 = 2;
+        for (int c = 0; c < QK_K; c += 64) {
+            for (int j = 0; j < 32; ++j) {
+                int l1 = L[c + j], l2 = L[c + j + 32];
+                if (l1 > 15) { l1 -= 16; qh[j] |= m1; }
+                if (l2 > 15) { l2 -= 16; qh[j] |= m2; }
+                ql[j] = (uint8_t)(l1 | (l2 << 4));
+            }
+            m1 <<= 2;
+            m2 <<= 2;
+            ql += 32;
+        }
+    }
+}
+
+float q5_K_dot_ref(int64_t n, const void *w, const void *a)
+{
+    const block_q5_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        uint8_t q[QK_K];
+        q5k_unpack(&x[i], q);
+        s += k4_dot_block(x[i].scales, x[i].d, x[i].dmin, q, &y[i]);
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Q6_K                                                                      */
+/* ------------------------------------------------------------------------ */
+
+/* Signed 6-bit quants (-32..31) in element order. */
+static inline void q6k_unpack(const block_q6_K *b, int8_t q[QK_K])
+{
+    for (int c = 0; c < 2; c++) {
+        const uint8_t *ql = b->ql + 64 * c, *qh = b->qh + 32 * c;
+        for (int l = 0; l < 32; l++) {
+            q[128 * c + l + 0] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+            q[128 * c + l + 32] = (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+            q[128 * c + l + 64] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+            q[128 * c + l + 96] = (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+        }
+    }
+}
+
+void q6_K_to_float_ref(const void *src, float *dst, int64_t n)
+{
+    const block_q6_K *x = src;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16(x[i].d);
+        int8_t q[QK_K];
+        q6k_unpack(&x[i], q);
+        for (int j = 0; j < QK_K; j++) dst[i * QK_K + j] = d * x[i].scales[j / 16] * q[j];
+    }
+}
+
+void q6_K_from_float(const float *src, void *dst, int64_t n)
+{
+    block_q6_K *y = dst;
+    int8_t L[QK_K];
+    float scales[QK_K / 16];
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float *x = src + i * QK_K;
+        float max_scale = 0, max_abs_scale = 0;
+        for (int ib = 0; ib < QK_K / 16; ++ib) {
+            const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib, 1);
+            scales[ib] = scale;
+            const float abs_scale = fabsf(scale);
+            if (abs_scale > max_abs_scale) { max_abs_scale = abs_scale; max_scale = scale; }
+        }
+        if (max_abs_scale < GROUP_MAX_EPS) {
+            memset(&y[i], 0, sizeof y[i]);
+            continue;
+        }
+        float iscale = -128.f / max_scale;
+        y[i].d = fp32_to_fp16(1 / iscale);
+        for (int ib = 0; ib < QK_K / 16; ++ib) y[i].scales[ib] = (int8_t)QMIN(127, nearest_int(iscale * scales[ib]));
+        for (int j = 0; j < QK_K / 16; ++j) {
+            float d = fp16(y[i].d) * y[i].scales[j];
+            if (!d) continue;
+            for (int ii = 0; ii < 16; ++ii) {
+                int l = nearest_int(x[16 * j + ii] / d);
+                L[16 * j + ii] = (int8_t)(QMAX(-32, QMIN(31, l)) + 32);
+            }
+        }
+        uint8_t *ql = y[i].ql, *qh = y[i].qh;
+        for (int j = 0; j < QK_K; j += 128) {
+            for (int l = 0; l < 32; ++l) {
+                const uint8_t q1 = L[j + l + 0] & 0xF, q2 = L[j + l + 32] & 0xF;
+                const uint8_t q3 = L[j + l + 64] & 0xF, q4 = L[j + l + 96] & 0xF;
+                ql[l + 0] = (uint8_t)(q1 | (q3 << 4));
+                ql[l + 32] = (uint8_t)(q2 | (q4 << 4));
+                qh[l] = (uint8_t)((L[j + l] >> 4) | ((L[j + l + 32] >> 4) << 2) | ((L[j + l + 64] >> 4) << 4) |
+                                  ((L[j + l + 96] >> 4) << 6));
+            }
+            ql += 64;
+            qh += 32;
+        }
+    }
+}
+
+float q6_K_dot_ref(int64_t n, const void *w, const void *a)
+{
+    const block_q6_K *x = w;
+    const block_q8_K *y = a;
+    float s = 0;
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        int8_t q[QK_K];
+        q6k_unpack(&x[i], q);
+        int sumi = 0;
+        for (int g = 0; g < 16; g++) {
+            int sg = 0;
+            for (int l = 0; l < 16; l++) sg += q[16 * g + l] * y[i].qs[16 * g + l];
+            sumi += x[i].scales[g] * sg;
+        }
+        s += fp16(x[i].d) * y[i].d * sumi;
+    }
+    return s;
+}
+
+/* ------------------------------------------------------------------------ */
+/* AVX2                                                                      */
+/* ------------------------------------------------------------------------ */
+#if QUANT_AVX2
+
+static inline float hsum_f32_4(__m128 r)
+{
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+/* Bytes 0xFF where bit `bit` of the byte in h is set. */
+static inline __m256i bit_set_mask(__m256i h, int bit)
+{
+    const __m256i m = _mm256_set1_epi8((char)(1 << bit));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(h, m), m);
+}
+
+/* 32 x (unsigned quant * q8) of a 16+16 element pair of groups, scaled by the
+ * two int16 group scales a (first 16) and b (last 16): 8 int32 sums. */
+static inline __m256i scaled_dot_32(__m256i q, __m256i q8, __m128i scales16, int a, int b)
+{
+    return _mm256_madd_epi16(scale_pair_i16(scales16, a, b), _mm256_maddubs_epi16(q, q8));
+}
+
+float q2_K_dot_avx2(int64_t n, const void *w, const void *a)
+{
+    const block_q2_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i m3 = _mm256_set1_epi8(3);
+    const __m128i m4 = _mm_set1_epi8(0xF);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * fp16(x[i].d);
+        const float dmin = -y[i].d * fp16(x[i].dmin);
+        const __m128i sm = loadu128(x[i].scales);
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(sm, m4));
+        const __m256i mn16 = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(sm, 4), m4));
+        const __m256i prod = _mm256_madd_epi16(mn16, loadu256((const void *)y[i].bsums));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dmin), _mm256_cvtepi32_ps(prod), acc);
+
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 2; c++) {
+            const __m128i s = c ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
+            const __m256i bits = loadu256(x[i].qs + 32 * c);
+            for (int k = 0; k < 4; k++) {
+                const __m256i q = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+                const __m256i q8 = loadu256((const void *)(y[i].qs + 128 * c + 32 * k));
+                sumi = _mm256_add_epi32(sumi, scaled_dot_32(q, q8, s, 2 * k, 2 * k + 1));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32_8(acc);
+}
+
+float q3_K_dot_avx2(int64_t n, const void *w, const void *a)
+{
+    const block_q3_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * fp16(x[i].d);
+        int8_t sc[16];
+        q3k_unpack_scales(x[i].scales, sc);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128(sc));
+        const __m256i hbits = loadu256(x[i].hmask);
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 2; c++) {
+            const __m128i s = c ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
+            const __m256i bits = loadu256(x[i].qs + 32 * c);
+            for (int k = 0; k < 4; k++) {
+                const __m256i ql = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+                /* 4 where the high bit is clear: q = ql - qh */
+                const __m256i qh = _mm256_andnot_si256(bit_set_mask(hbits, 4 * c + k), four);
+                const __m256i q8 = loadu256((const void *)(y[i].qs + 128 * c + 32 * k));
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(ql, q8), _mm256_maddubs_epi16(qh, q8));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair_i16(s, 2 * k, 2 * k + 1), p));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32_8(acc);
+}
+
+/* Q4_K and Q5_K: QLO(c)/QHI(c) give chunk c's 32 low / 32 high quants. */
+#define K4_DOT_BODY(BLOCK, SETUP, QLO, QHI)                                                   \
+    const BLOCK *x = w;                                                                       \
+    const block_q8_K *y = a;                                                                  \
+    const __m256i m4 = _mm256_set1_epi8(0xF);                                                 \
+    __m256 acc = _mm256_setzero_ps();                                                         \
+    __m128 accm = _mm_setzero_ps();                                                           \
+    for (int64_t i = 0; i < n / QK_K; i++) {                                                  \
+        const float d = y[i].d * fp16(x[i].d);                                                \
+        const float dmin = -y[i].d * fp16(x[i].dmin);                                         \
+        const __m256i sm = k4_scales_mins_i16(x[i].scales);                                   \
+        const __m128i q8s = _mm_hadd_epi16(loadu128((const void *)y[i].bsums),                \
+                                           loadu128((const void *)(y[i].bsums + 8)));         \
+        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), q8s);            \
+        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm);                  \
+        const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);                       \
+        SETUP                                                                                 \
+        __m256i sumi = _mm256_setzero_si256();                                                \
+        for (int c = 0; c < 4; c++) {                                                         \
+            const __m256i bits = loadu256(x[i].qs + 32 * c);                                  \
+            const __m256i q8l = loadu256((const void *)(y[i].qs + 64 * c));                   \
+            const __m256i q8h = loadu256((const void *)(y[i].qs + 64 * c + 32));              \
+            const __m256i pl = _mm256_madd_epi16(bcast_i16(scales, 2 * c), _mm256_maddubs_epi16(QLO, q8l));     \
+            const __m256i ph = _mm256_madd_epi16(bcast_i16(scales, 2 * c + 1), _mm256_maddubs_epi16(QHI, q8h)); \
+            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));                          \
+        }                                                                                     \
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);              \
+    }                                                                                         \
+    return hsum_f32_8(acc) + hsum_f32_4(accm);
+
+#define Q4K_LO _mm256_and_si256(bits, m4)
+#define Q4K_HI _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4)
+float q4_K_dot_avx2(int64_t n, const void *w, const void *a)
+{
+    K4_DOT_BODY(block_q4_K, , Q4K_LO, Q4K_HI)
+}
+
+#define Q5K_SETUP const __m256i hbits = loadu256(x[i].qh); const __m256i b16 = _mm256_set1_epi8(16);
+#define Q5K_LO _mm256_or_si256(Q4K_LO, _mm256_and_si256(bit_set_mask(hbits, 2 * c), b16))
+#define Q5K_HI _mm256_or_si256(Q4K_HI, _mm256_and_si256(bit_set_mask(hbits, 2 * c + 1), b16))
+float q5_K_dot_avx2(int64_t n, const void *w, const void *a)
+{
+    K4_DOT_BODY(block_q5_K, Q5K_SETUP, Q5K_LO, Q5K_HI)
+}
+
+void q4_K_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q4_K *x = src;
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16(x[i].d), min = fp16(x[i].dmin);
+        uint8_t sm[16];
+        k4_unpack_scales(x[i].scales, sm);
+        float *yb = dst + i * QK_K;
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = loadu256(x[i].qs + 32 * c);
+            const __m256i qq[2] = { _mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4) };
+            for (int h = 0; h < 2; h++) {
+                const int j = 2 * c + h;
+                const __m256 dl = _mm256_set1_ps(d * sm[j]), ml = _mm256_set1_ps(min * sm[8 + j]);
+                __m256 f[4];
+                i8x32_to_f32(qq[h], f);
+                for (int k = 0; k < 4; k++)
+                    _mm256_storeu_ps(yb + 32 * j + 8 * k, _mm256_sub_ps(_mm256_mul_ps(dl, f[k]), ml));
+            }
+        }
+    }
+}
+
+/* Chunk c's four vectors of 32 unsigned 6-bit quants (0..63). */
+static inline void q6k_chunk(const block_q6_K *b, int c, __m256i q[4])
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
+    const __m256i l1 = loadu256(b->ql + 64 * c), l2 = loadu256(b->ql + 64 * c + 32);
+    const __m256i h = loadu256(b->qh + 32 * c);
+#define Q6H(s) _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, s), m2), 4)
+    q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4), Q6H(0));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4), Q6H(2));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), Q6H(4));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4), Q6H(6));
+#undef Q6H
+}
+
+float q6_K_dot_avx2(int64_t n, const void *w, const void *a)
+{
+    const block_q6_K *x = w;
+    const block_q8_K *y = a;
+    const __m256i m32 = _mm256_set1_epi8(32);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = y[i].d * fp16(x[i].d);
+        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128((const void *)x[i].scales));
+        __m256i sumi = _mm256_setzero_si256();
+        for (int c = 0; c < 2; c++) {
+            const __m128i s = c ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
+            __m256i q[4];
+            q6k_chunk(&x[i], c, q);
+            for (int k = 0; k < 4; k++) {
+                const __m256i q8 = loadu256((const void *)(y[i].qs + 128 * c + 32 * k));
+                /* (q - 32) * q8 = q * q8 - 32 * q8 */
+                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(m32, q8));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair_i16(s, 2 * k, 2 * k + 1), p));
+            }
+        }
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+    }
+    return hsum_f32_8(acc);
+}
+
+void q6_K_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q6_K *x = src;
+    const __m256i m32 = _mm256_set1_epi8(32);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16(x[i].d);
+        float *yb = dst + i * QK_K;
+        for (int c = 0; c < 2; c++) {
+            __m256i q[4];
+            q6k_chunk(&x[i], c, q);
+            for (int k = 0; k < 4; k++) {
+                const int g = 8 * c + 2 * k; /* groups g (first 16) and g+1 */
+                __m256 f[4];
+                i8x32_to_f32(_mm256_sub_epi8(q[k], m32), f);
+                const __m256 d0 = _mm256_set1_ps(d * x[i].scales[g]), d1 = _mm256_set1_ps(d * x[i].scales[g + 1]);
+                float *o = yb + 128 * c + 32 * k;
+                _mm256_storeu_ps(o + 0, _mm256_mul_ps(d0, f[0]));
+                _mm256_storeu_ps(o + 8, _mm256_mul_ps(d0, f[1]));
+                _mm256_storeu_ps(o + 16, _mm256_mul_ps(d1, f[2]));
+                _mm256_storeu_ps(o + 24, _mm256_mul_ps(d1, f[3]));
+            }
+        }
+    }
+}
+
+#endif /* QUANT_AVX2 */

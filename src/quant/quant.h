@@ -1,0 +1,101 @@
+/*
+ * quant.h — tensor element types (ggml's numbering, as stored in GGUF) and the
+ * kernel table that the matmul layer dispatches through.
+ *
+ * Every type exposes the same three kernels:
+ *   to_float   dequantize n elements (n a multiple of block_size)
+ *   from_float quantize n floats with the reference (ggml-compatible) rounding
+ *   vec_dot    dot product of one weight row with an activation row that was
+ *              quantized to `vec_dot_type` (F32 for float weights)
+ * Each has a portable scalar reference; the table returned by type_traits()
+ * holds the fastest version the CPU was built for (AVX2/FMA), unless
+ * quant_force_reference(true) was called (tests hold SIMD to the reference).
+ */
+#ifndef INFER_QUANT_H
+#define INFER_QUANT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum ggml_type {
+    TYPE_F32 = 0,
+    TYPE_F16 = 1,
+    TYPE_Q4_0 = 2,
+    TYPE_Q4_1 = 3,
+    TYPE_Q5_0 = 6,
+    TYPE_Q5_1 = 7,
+    TYPE_Q8_0 = 8,
+    TYPE_Q8_1 = 9,
+    TYPE_Q2_K = 10,
+    TYPE_Q3_K = 11,
+    TYPE_Q4_K = 12,
+    TYPE_Q5_K = 13,
+    TYPE_Q6_K = 14,
+    TYPE_Q8_K = 15,
+    TYPE_IQ4_NL = 20,
+    TYPE_BF16 = 30,
+    TYPE_COUNT = 40, /* ids at or above this are rejected by the loader */
+};
+
+typedef void (*to_float_fn)(const void *src, float *dst, int64_t n);
+typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
+typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
+
+struct type_traits {
+    const char *name;        /* "Q4_K", as ggml spells it */
+    int block_size;          /* elements per block */
+    size_t type_size;        /* bytes per block */
+    to_float_fn to_float;    /* NULL when the type is not supported */
+    from_float_fn from_float;
+    vec_dot_fn vec_dot;
+    enum ggml_type vec_dot_type;
+};
+
+/* Name and block geometry are known for every ggml id, so the loader can size
+ * tensors of types it cannot compute; to_float is NULL for those. Returns NULL
+ * for ids ggml never assigned. */
+const struct type_traits *type_traits(enum ggml_type type);
+const struct type_traits *type_traits_reference(enum ggml_type type);
+void quant_force_reference(bool on);
+
+/* Bytes of a row of n elements; 0 when n is not a multiple of the block size. */
+size_t type_row_size(enum ggml_type type, int64_t n);
+
+/* Half-precision conversions. */
+#if defined(__F16C__)
+#include <immintrin.h>
+static inline float fp16_to_fp32(uint16_t h) { return _cvtsh_ss(h); }
+static inline uint16_t fp32_to_fp16(float f) { return _cvtss_sh(f, 0); }
+#else
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float f);
+#endif
+static inline float bf16_to_fp32(uint16_t h)
+{
+    union { uint32_t u; float f; } v = { .u = (uint32_t)h << 16 };
+    return v.f;
+}
+uint16_t fp32_to_bf16(float f);
+
+/* Software half conversions, always compiled (the fp16_* above use them when
+ * the build has no F16C). Bit-exact with VCVTPH2PS / VCVTPS2PH with round to
+ * nearest even: subnormals, overflow to inf, inf, NaN (payload kept, quieted). */
+float fp16_to_fp32_soft(uint16_t h);
+uint16_t fp32_to_fp16_soft(float f);
+
+/* Quantize one row of n activations to `type` (a vec_dot_type: F32, Q8_0,
+ * Q8_1 or Q8_K) the way llama.cpp's CPU backend does at run time, which is
+ * what its logits carry. For Q8_0 / Q8_1 that is NOT from_float: ggml's x86
+ * (and ARM) kernels use id = 127/amax and round half to even, while
+ * quantize_row_q8_0_ref (= our from_float, what llama-quantize writes into
+ * model files) uses id = 1/(amax/127) and roundf. They differ in a rare
+ * element by one step. For Q8_K and F32 this is exactly from_float.
+ * dst must hold type_row_size(type, n) bytes. Deterministic: the same bytes
+ * whether or not SIMD is compiled in or forced off. */
+void quantize_activations(enum ggml_type type, const float *src, void *dst, int64_t n);
+
+/* "AVX2" or "scalar": which kernels type_traits() hands out right now. */
+const char *quant_simd_name(void);
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * quant_impl.h — internal to src/quant: ggml's block layouts, the shared
+ * scalar helpers, the shared AVX2 helpers, and the kernel prototypes that
+ * quant.c assembles into the type_traits tables.
+ *
+ * Blocks are declared packed (alignment 1): rows come straight from an mmapped
+ * GGUF file and may sit at any byte offset, so every multi-byte field is read
+ * through the packed struct (the compiler emits unaligned-safe loads) and SIMD
+ * code only uses unaligned loads, taking member addresses via (const void *).
+ */
+#ifndef INFER_QUANT_IMPL_H
+#define INFER_QUANT_IMPL_H
+
+/* Strict float evaluation in all quant code: no a*b+c contraction into FMA
+ * (explicit _mm256_fmadd_ps stays FMA). ggml-base, which holds ggml's
+ * quantize_row_*_ref and dequantize_row_*, is built without FMA, so this is
+ * what keeps our quantizers byte-identical with llama-quantize whatever -m
+ * flags we get, and lets SIMD to_float equal the scalar one bit for bit.
+ * This header must be the first include of every .c file in src/quant. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+#include "quant.h"
+
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#define QUANT_AVX2 1
+#include <immintrin.h>
+#else
+#define QUANT_AVX2 0
+#endif
+
+#define QK4_0 32
+#define QK4_1 32
+#define QK5_0 32
+#define QK5_1 32
+#define QK8_0 32
+#define QK8_1 32
+#define QK4_NL 32
+#define QK_K 256
+#define K_SCALE_SIZE 12
+
+#define PACKED __attribute__((packed))
+
+typedef struct PACKED { uint16_t d; uint8_t qs[QK4_0 / 2]; } block_q4_0;
+typedef struct PACKED { uint16_t d, m; uint8_t qs[QK4_1 / 2]; } block_q4_1;
+typedef struct PACKED { uint16_t d; uint8_t qh[4]; uint8_t qs[QK5_0 / 2]; } block_q5_0;
+typedef struct PACKED { uint16_t d, m; uint8_t qh[4]; uint8_t qs[QK5_1 / 2]; } block_q5_1;
+typedef struct PACKED { uint16_t d; int8_t qs[QK8_0]; } block_q8_0;
+typedef struct PACKED { uint16_t d, s; int8_t qs[QK8_1]; } block_q8_1;
+typedef struct PACKED {
+    uint8_t scales[QK_K / 16]; /* low nibble scale, high nibble min */
+    uint8_t qs[QK_K / 4];
+    uint16_t d, dmin;
+} block_q2_K;
+typedef struct PACKED {
+    uint8_t hmask[QK_K / 8];
+    uint8_t qs[QK_K / 4];
+    uint8_t scales[12]; /* 16 6-bit scales, biased by 32 */
+    uint16_t d;
+} block_q3_K;
+typedef struct PACKED {
+    uint16_t d, dmin;
+    uint8_t scales[K_SCALE_SIZE]; /* 8 6-bit scales + 8 6-bit mins */
+    uint8_t qs[QK_K / 2];
+} block_q4_K;
+typedef struct PACKED {
+    uint16_t d, dmin;
+    uint8_t scales[K_SCALE_SIZE];
+    uint8_t qh[QK_K / 8];
+    uint8_t qs[QK_K / 2];
+} block_q5_K;
+typedef struct PACKED {
+    uint8_t ql[QK_K / 2];
+    uint8_t qh[QK_K / 4];
+    int8_t scales[QK_K / 16];
+    uint16_t d;
+} block_q6_K;
+typedef struct PACKED {
+    float d;
+    int8_t qs[QK_K];
+    int16_t bsums[QK_K / 16];
+} block_q8_K;
+typedef struct PACKED { uint16_t d; uint8_t qs[QK4_NL / 2]; } block_iq4_nl;
+
+_Static_assert(sizeof(block_q4_0) == 18, "q4_0");
+_Static_assert(sizeof(block_q4_1) == 20, "q4_1");
+_Static_assert(sizeof(block_q5_0) == 22, "q5_0");
+_Static_assert(sizeof(block_q5_1) == 24, "q5_1");
+_Static_assert(sizeof(block_q8_0) == 34, "q8_0");
+_Static_assert(sizeof(block_q8_1) == 36, "q8_1");
+_Static_assert(sizeof(block_q2_K) == 84, "q2_K");
+_Static_assert(sizeof(block_q3_K) == 110, "q3_K");
+_Static_assert(sizeof(block_q4_K) == 144, "q4_K");
+_Static_assert(sizeof(block_q5_K) == 176, "q5_K");
+_Static_assert(sizeof(block_q6_K) == 210, "q6_K");
+_Static_assert(sizeof(block_q8_K) == 292, "q8_K");
+_Static_assert(sizeof(block_iq4_nl) == 18, "iq4_nl");
+
+extern const int8_t kvalues_iq4nl[16];
+
+/* ---- scalar helpers shared by the family files ---- */
+
+#define QMIN(a, b) ((a) < (b) ? (a) : (b))
+#define QMAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline float fp16(uint16_t h) { return fp16_to_fp32(h); }
+
+/* ggml's nearest_int: round half to even via the 1.5*2^23 trick (|f| < 2^22). */
+static inline int nearest_int(float f)
+{
+    float v = f + 12582912.f;
+    int i;
+    memcpy(&i, &v, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* Unaligned scalar loads for the float row types. */
+static inline float ld_f32(const void *p) { float f; memcpy(&f, p, 4); return f; }
+static inline uint16_t ld_u16(const void *p) { uint16_t h; memcpy(&h, p, 2); return h; }
+
+/* Q4_K / Q5_K: 6-bit scale and min of sub-block j (0..7) from the 12 packed bytes. */
+static inline void k4_scale_min(int j, const uint8_t *q, uint8_t *sc, uint8_t *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Q4_K / Q5_K: all 8 scales (out[0..7]) and 8 mins (out[8..15]). */
+static inline void k4_unpack_scales(const uint8_t *q, uint8_t out[16])
+{
+    for (int j = 0; j < 8; j++) k4_scale_min(j, q, &out[j], &out[8 + j]);
+}
+
+/* Q3_K: the 16 signed scales (already minus 32). */
+static inline void q3k_unpack_scales(const uint8_t *q, int8_t out[16])
+{
+    for (int j = 0; j < 16; j++) {
+        int lo = j < 8 ? q[j] & 0xF : q[j - 8] >> 4;
+        int hi = (q[8 + j % 4] >> (2 * (j / 4))) & 3;
+        out[j] = (int8_t)((lo | (hi << 4)) - 32);
+    }
+}
+
+/* ---- AVX2 helpers (one copy, used by every family file) ---- */
+#if QUANT_AVX2
+
+static inline float hsum_f32_8(__m256 x)
+{
+    __m128 r = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+    r = _mm_add_ss(r, _mm_movehdup_ps(r));
+    return _mm_cvtss_f32(r);
+}
+
+static inline int hsum_i32_8(__m256i x)
+{
+    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
+    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
+    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(r);
+}
+
+static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+static inline __m128i loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
+
+/* Pairwise-add 16 int16 into 8 int32, as floats. */
+static inline __m256 sum_i16_pairs_f32(__m256i x)
+{
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(x, _mm256_set1_epi16(1)));
+}
+
+/* Dot of 32 unsigned bytes u (each <= 127, or pairs whose products cannot
+ * saturate int16) with 32 signed bytes s: 8 partial sums as floats. */
+static inline __m256 dot_u8i8_32(__m256i u, __m256i s)
+{
+    return sum_i16_pairs_f32(_mm256_maddubs_epi16(u, s));
+}
+
+/* Dot of 32 signed bytes x with 32 signed bytes y: 8 partial sums as floats.
+ * y must not contain -128 (activation quantizers never produce it). */
+static inline __m256 dot_i8_32(__m256i x, __m256i y)
+{
+    return dot_u8i8_32(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+/* 16 bytes of nibbles -> 32 bytes: low nibbles in bytes 0..15, high in 16..31. */
+static inline __m256i nibbles_32(const uint8_t *p)
+{
+    __m128i t = loadu128(p);
+    __m256i b = _mm256_inserti128_si256(_mm256_castsi128_si256(t), _mm_srli_epi16(t, 4), 1);
+    return _mm256_and_si256(b, _mm256_set1_epi8(0xF));
+}
+
+/* 32 bits (little endian) -> 32 bytes, 0xFF where the bit is set. */
+static inline __m256i bits_to_bytes_32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    const __m256i shuf = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202,
+                                           0x0101010101010101, 0x0000000000000000);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
+    __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), shuf);
+    return _mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit);
+}
+
+/* 32 signed bytes -> 4 x 8 floats. */
+static inline void i8x32_to_f32(__m256i q, __m256 out[4])
+{
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    out[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+    out[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo, 8)));
+    out[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+    out[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
+}
+
+/* dst[0..31] = q * d (q signed bytes), the same single rounding as scalar. */
+static inline void store_i8x32_scaled(float *dst, __m256i q, __m256 d)
+{
+    __m256 f[4];
+    i8x32_to_f32(q, f);
+    for (int k = 0; k < 4; k++) _mm256_storeu_ps(dst + 8 * k, _mm256_mul_ps(f[k], d));
+}
+
+/* Q4_K / Q5_K: the 8 scales and 8 mins as 16 int16 (scales in the low lane). */
+static inline __m256i k4_scales_mins_i16(const uint8_t *scales)
+{
+    uint32_t u[4];
+    memcpy(u, scales, 12);
+    const uint32_t m1 = 0x3f3f3f3f, m2 = 0x0f0f0f0f, m3 = 0x03030303;
+    uint32_t s0 = u[0] & m1;                                  /* scales 0..3 */
+    uint32_t s1 = (u[2] & m2) | (((u[0] >> 6) & m3) << 4);    /* scales 4..7 */
+    uint32_t n0 = u[1] & m1;                                  /* mins 0..3 */
+    uint32_t n1 = ((u[2] >> 4) & m2) | (((u[1] >> 6) & m3) << 4); /* mins 4..7 */
+    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)n1, (int)n0, (int)s1, (int)s0));
+}
+
+/* Broadcast int16 element k (0..7) of each 128-bit lane to the whole lane. */
+static inline __m256i bcast_i16(__m256i v, int k)
+{
+    const __m256i idx = _mm256_set1_epi16((short)((2 * k) | ((2 * k + 1) << 8)));
+    return _mm256_shuffle_epi8(v, idx);
+}
+
+/* Two int16 scales for 2 x 16 elements: lane 0 gets element a, lane 1 element b
+ * of the 8 int16 in s (used by the 16-element-group K-quants). */
+static inline __m256i scale_pair_i16(__m128i s, int a, int b)
+{
+    const __m128i ia = _mm_set1_epi16((short)((2 * a) | ((2 * a + 1) << 8)));
+    const __m128i ib = _mm_set1_epi16((short)((2 * b) | ((2 * b + 1) << 8)));
+    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_shuffle_epi8(s, ia)),
+                                   _mm_shuffle_epi8(s, ib), 1);
+}
+#endif /* QUANT_AVX2 */
+
+/* ---- kernels (defined in the family files) ---- */
+#define DECL_TO(name) void name##_to_float_ref(const void *, float *, int64_t)
+#define DECL_DOT(name) float name##_dot_ref(int64_t, const void *, const void *)
+#define DECL_FROM(name) void name##_from_float(const float *, void *, int64_t)
+#define DECL_TO_SIMD(name) void name##_to_float_avx2(const void *, float *, int64_t)
+#define DECL_DOT_SIMD(name) float name##_dot_avx2(int64_t, const void *, const void *)
+
+/* float.c */
+DECL_TO(f32); DECL_FROM(f32); DECL_DOT(f32);
+DECL_TO(f16); DECL_FROM(f16); DECL_DOT(f16);
+DECL_TO(bf16); DECL_FROM(bf16); DECL_DOT(bf16);
+/* q8.c */
+DECL_TO(q8_0); DECL_FROM(q8_0); DECL_DOT(q8_0);
+DECL_TO(q8_1); DECL_FROM(q8_1);
+DECL_TO(q8_K); DECL_FROM(q8_K);
+void q8_0_from_float_act(const float *, void *, int64_t);
+void q8_1_from_float_act(const float *, void *, int64_t);
+/* q4q5.c */
+DECL_TO(q4_0); DECL_FROM(q4_0); DECL_DOT(q4_0);
+DECL_TO(q4_1); DECL_FROM(q4_1); DECL_DOT(q4_1);
+DECL_TO(q5_0); DECL_FROM(q5_0); DECL_DOT(q5_0);
+DECL_TO(q5_1); DECL_FROM(q5_1); DECL_DOT(q5_1);
+/* kquants.c */
+DECL_TO(q2_K); DECL_FROM(q2_K); DECL_DOT(q2_K);
+DECL_TO(q3_K); DECL_FROM(q3_K); DECL_DOT(q3_K);
+DECL_TO(q4_K); DECL_FROM(q4_K); DECL_DOT(q4_K);
+DECL_TO(q5_K); DECL_FROM(q5_K); DECL_DOT(q5_K);
+DECL_TO(q6_K); DECL_FROM(q6_K); DECL_DOT(q6_K);
+/* iq4nl.c */
+DECL_TO(iq4_nl); DECL_FROM(iq4_nl); DECL_DOT(iq4_nl);
+
+#if QUANT_AVX2
+DECL_DOT_SIMD(f32);
+DECL_TO_SIMD(bf16); DECL_DOT_SIMD(bf16);
+#if defined(__F16C__)
+DECL_TO_SIMD(f16); DECL_DOT_SIMD(f16);
+#endif
+DECL_TO_SIMD(q8_0); DECL_DOT_SIMD(q8_0);
+DECL_TO_SIMD(q4_0); DECL_DOT_SIMD(q4_0);
+DECL_DOT_SIMD(q4_1);
+DECL_DOT_SIMD(q5_0);
+DECL_DOT_SIMD(q5_1);
+DECL_DOT_SIMD(q2_K);
+DECL_DOT_SIMD(q3_K);
+DECL_TO_SIMD(q4_K); DECL_DOT_SIMD(q4_K);
+DECL_DOT_SIMD(q5_K);
+DECL_TO_SIMD(q6_K); DECL_DOT_SIMD(q6_K);
+DECL_TO_SIMD(iq4_nl); DECL_DOT_SIMD(iq4_nl);
+#endif
+
+#endif

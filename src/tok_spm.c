@@ -1,0 +1,150 @@
+/*
+ * tok_spm.c — SentencePiece-style BPE over vocab scores, as llama.cpp's
+ * llm_tokenizer_spm: the text (spaces already "▁") is cut into UTF-8
+ * characters (by lead byte, unvalidated, like llama.cpp), then the adjacent
+ * pair whose concatenation is the vocab token of highest score is merged
+ * (ties → leftmost) until no pair forms a token. Symbols that are no token
+ * fall back to their bytes: <0xXX> tokens (or 1-byte tokens), else UNK.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tok_internal.h"
+
+struct bigram {
+    int32_t left, right;
+    float score;
+    uint32_t size;
+};
+
+/* max-heap on score, ties → smaller left */
+static inline bool bg_before(const struct bigram *a, const struct bigram *b)
+{
+    return a->score > b->score || (a->score == b->score && a->left < b->left);
+}
+
+struct heap {
+    struct bigram *v;
+    size_t n, cap;
+};
+
+static bool heap_push(struct heap *h, struct bigram x)
+{
+    if (h->n == h->cap) {
+        size_t nc = h->cap ? h->cap * 2 : 64;
+        struct bigram *nv = realloc(h->v, nc * sizeof *nv);
+        if (!nv) return false;
+        h->v = nv;
+        h->cap = nc;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!bg_before(&x, &h->v[p])) break;
+        h->v[i] = h->v[p];
+        i = p;
+    }
+    h->v[i] = x;
+    return true;
+}
+
+static struct bigram heap_pop(struct heap *h)
+{
+    struct bigram top = h->v[0], x = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= h->n) break;
+        if (c + 1 < h->n && bg_before(&h->v[c + 1], &h->v[c])) c++;
+        if (!bg_before(&h->v[c], &x)) break;
+        h->v[i] = h->v[c];
+        i = c;
+    }
+    if (h->n) h->v[i] = x;
+    return top;
+}
+
+struct syms {
+    uint32_t *start, *n;
+    int32_t *prev, *next;
+};
+
+static bool try_add_bigram(const struct tokenizer *t, const char *text, const struct syms *s,
+                           struct heap *h, int32_t l, int32_t r)
+{
+    if (l < 0 || r < 0) return true;
+    uint32_t size = s->n[l] + s->n[r];
+    int32_t id = tok_map_get(&t->vocab, text + s->start[l], size, 0);
+    if (id < 0) return true;
+    return heap_push(h, (struct bigram){l, r, t->score[id], size});
+}
+
+static size_t utf8_len_lead(unsigned char c)
+{
+    static const unsigned char lookup[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    return lookup[c >> 4];
+}
+
+bool tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_vec *out)
+{
+    if (len == 0) return true;
+    if (len > INT32_MAX) return false;
+    struct syms s = {malloc(len * sizeof(uint32_t)), malloc(len * sizeof(uint32_t)),
+                     malloc(len * sizeof(int32_t)), malloc(len * sizeof(int32_t))};
+    struct heap h = {0};
+    bool ok = false;
+    if (!s.start || !s.n || !s.prev || !s.next) goto done;
+
+    int32_t ns = 0;
+    for (size_t off = 0; off < len;) {
+        size_t l = utf8_len_lead((unsigned char)text[off]);
+        if (l > len - off) l = len - off;
+        s.start[ns] = (uint32_t)off;
+        s.n[ns] = (uint32_t)l;
+        s.prev[ns] = ns - 1;
+        off += l;
+        s.next[ns] = off == len ? -1 : ns + 1;
+        ns++;
+    }
+
+    for (int32_t i = 1; i < ns; i++)
+        if (!try_add_bigram(t, text, &s, &h, i - 1, i)) goto done;
+    while (h.n) {
+        struct bigram bg = heap_pop(&h);
+        int32_t l = bg.left, r = bg.right;
+        if (s.n[l] == 0 || s.n[r] == 0 || s.n[l] + s.n[r] != bg.size) continue; /* outdated */
+        s.n[l] += s.n[r];
+        s.n[r] = 0;
+        s.next[l] = s.next[r];
+        if (s.next[r] >= 0) s.prev[s.next[r]] = l;
+        if (!try_add_bigram(t, text, &s, &h, s.prev[l], l) ||
+            !try_add_bigram(t, text, &s, &h, l, s.next[l]))
+            goto done;
+    }
+
+    for (int32_t i = 0; i != -1; i = s.next[i]) {
+        const char *p = text + s.start[i];
+        int32_t id = tok_map_get(&t->vocab, p, s.n[i], 0);
+        if (id >= 0) {
+            tok_vec_push(out, id);
+            continue;
+        }
+        /* Merged symbols are always tokens, so this is one unknown character:
+         * its bytes as byte tokens, or UNK when the vocab lacks them. */
+        bool all = true;
+        for (uint32_t j = 0; j < s.n[i]; j++) all = all && t->byte_tok[(unsigned char)p[j]] >= 0;
+        if (all) {
+            for (uint32_t j = 0; j < s.n[i]; j++) tok_vec_push(out, t->byte_tok[(unsigned char)p[j]]);
+        } else if (t->unk >= 0) {
+            tok_vec_push(out, t->unk);
+        }
+    }
+    ok = !out->oom;
+done:
+    free(s.start);
+    free(s.n);
+    free(s.prev);
+    free(s.next);
+    free(h.v);
+    return ok;
+}
