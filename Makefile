@@ -57,11 +57,12 @@ deps:
 	@tools/deps.sh test
 
 $(BUILD)/libinfer.a: $(LIB_OBJ)
-	$(AR) rcs $@ $^
+	@$(AR) rcs $@ $^
 
 $(BUILD)/%.o: %.c $(wildcard src/*.h src/quant/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	@printf '  CC  %s\n' $<
+	@$(CC) $(CFLAGS) -c $< -o $@
 
 infer: $(BUILD)/src/main.o $(BUILD)/libinfer.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@

@@ -14,16 +14,39 @@
 #include "sampler.h"
 #include "tokenizer.h"
 
+enum mode {
+    MODE_GENERATE,    /* default */
+    MODE_INFO,        /* --info */
+    MODE_TOKENIZE,    /* --tokenize */
+    MODE_BENCH,       /* --bench */
+    MODE_PERPLEXITY,  /* --perplexity */
+    MODE_KV_INFO,     /* --kv-info */
+    MODE_CHAT,        /* -cnv / --chat */
+};
+
 struct options {
+    enum mode mode;
     const char *model_path, *tokenizer_path;
     const char *prompt, *prompt_file, *prompt_ids;
-    const char *dump_logits;
-    const char *json_out;
+    const char *n_predict_arg;     /* -n as given: an int, or a list in --bench */
+    const char *dump_logits, *json_out;
     int n_predict, n_ctx, n_batch, n_threads, kv_block;
-    bool no_bos, ignore_eos, echo, special, json, no_simd;
-    bool mode_info, mode_tokenize;
+    bool no_bos, ignore_eos, echo, special, json, no_simd, kv_f32;
     struct sampler_params sp;
     bool seed_given;
+    /* --bench */
+    int repetitions;               /* -r */
+    const char *output_format;     /* -o md|json|jsonl */
+    bool roofline;
+    /* --parallel / --prompts */
+    int n_parallel;                /* -np; 1 = a single sequence */
+    const char *prompts_file;      /* --prompts FILE or - */
+    bool no_share_prefix;
+    /* chat */
+    const char *system_prompt, *chat_template;
+    /* long runs */
+    bool context_shift;
+    int n_keep;
 };
 
 /* A loaded model with its tokenizer (model is NULL for vocab-only files). */
@@ -43,9 +66,15 @@ int32_t *prompt_tokens(const struct options *o, const struct session *s, size_t 
 /* Context size when -c is not given: the model's, capped at 4096. */
 int default_ctx(const struct model *m);
 
-int run_generate(const struct options *o, struct session *s);
-int run_info(const struct options *o, const char *path);
-int run_tokenize(const struct options *o, struct session *s);
+/* The modes; each returns the process exit code. */
+int run_generate(const struct options *o, struct session *s);   /* generate.c */
+int run_info(const struct options *o, const char *path);        /* info.c */
+int run_tokenize(const struct options *o, struct session *s);   /* session.c */
+int run_bench(const struct options *o, struct session *s);      /* bench.c */
+int run_perplexity(const struct options *o, struct session *s); /* perplexity.c */
+int run_kv_info(const struct options *o, struct session *s);    /* kvinfo.c */
+int run_chat(const struct options *o, struct session *s);       /* chat.c */
+int run_parallel(const struct options *o, struct session *s);   /* parallel.c: -np > 1 or --prompts */
 
 /* Write all of buf to stdout; false when stdout is gone (EPIPE etc.). */
 bool out_write(const char *buf, size_t n);

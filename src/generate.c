@@ -81,7 +81,7 @@ int run_generate(const struct options *o, struct session *s)
     }
     char err[512];
     struct context_params cp = {.n_ctx = n_ctx, .n_batch = o->n_batch, .kv_block = o->kv_block,
-                                .n_seq_max = 1, .gemm_min_batch = 8};
+                                .n_seq_max = 1, .gemm_min_batch = 8, .kv_f32 = o->kv_f32};
     ctx = context_new(m, &cp, err, sizeof err);
     if (!ctx) {
         fprintf(stderr, "infer: %s\n", err);

@@ -4,6 +4,7 @@
  * one line on stderr and a non-zero exit.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,8 +37,11 @@ static void usage(FILE *f)
         "  -b, --batch-size N      prompt tokens per forward batch (default 512)\n"
         "  -t, --threads N         threads (default: number of cores)\n"
         "      --kv-block N        tokens per KV cache block (default 16)\n"
+        "      --kv-f32            keep K/V in F32 (default F16, as llama.cpp)\n"
         "      --ignore-eos        keep generating past end-of-sequence\n"
         "      --echo              print the prompt before the generated text\n"
+        "      --context-shift     past the context, drop old tokens and go on\n"
+        "      --keep N            tokens kept at the start on a context shift (-1 = prompt)\n"
         "sampling (llama.cpp's defaults and order):\n"
         "      --temp T            temperature (default 0.8; 0 = greedy)\n"
         "      --top-k N           (default 40; 0 = off)\n"
@@ -47,40 +51,103 @@ static void usage(FILE *f)
         "      --repeat-last-n N   tokens the penalty looks back (default 64, -1 = all)\n"
         "      --presence-penalty F, --frequency-penalty F   (default 0)\n"
         "  -s, --seed N            random seed (default: random)\n"
+        "many sequences:\n"
+        "  -np, --parallel N       N samples of the prompt at once, sharing its KV cache\n"
+        "      --prompts FILE      one prompt per line (or JSONL; - = stdin), batched\n"
+        "      --no-share-prefix   do not share common prompt prefixes between sequences\n"
+        "chat:\n"
+        "  -cnv, --chat            interactive chat (one turn per stdin line when piped)\n"
+        "  -sys, --system-prompt T system prompt for chat\n"
+        "      --chat-template NAME chatml, llama2, llama3, zephyr, gemma, phi3, mistral\n"
         "modes and output:\n"
         "      --info              print the model's metadata and tensors, then exit\n"
         "      --tokenize          print the prompt's token ids, then exit\n"
-        "      --json              JSON output for --info / --tokenize\n"
+        "      --bench             llama-bench style benchmark (-p 128,512 -n 128 -r 5 -o md|json|jsonl)\n"
+        "      --roofline          with --bench: measure memory bandwidth, show the % reached\n"
+        "      --perplexity        perplexity of the text in -f over chunks of -c tokens\n"
+        "      --kv-info           KV cache size per token and for the context\n"
+        "      --json              JSON output (for --info, --tokenize, --kv-info, generation stats)\n"
+        "      --json-out FILE     write the generation stats JSON to FILE\n"
         "      --dump-logits FILE  write the logits of every prompt position as JSON\n"
         "      --no-simd           use the portable reference kernels\n"
         "  -h, --help              this help\n",
         f);
 }
 
-static int bad_value(const char *flag, const char *v, const char *want)
+/* One command-line option: its spellings, what it sets, and the allowed range. */
+enum opt_kind { OPT_FLAG, OPT_INT, OPT_FLOAT, OPT_STR, OPT_MODE, OPT_SEED };
+struct opt {
+    const char *name, *alias;
+    enum opt_kind kind;
+    size_t offset;          /* into struct options */
+    double lo, hi;          /* OPT_INT / OPT_FLOAT range */
+    int mode;               /* OPT_MODE: the mode it selects */
+};
+
+#define OFF(field) offsetof(struct options, field)
+static const struct opt opts[] = {
+    {"-m", "--model", OPT_STR, OFF(model_path), 0, 0, 0},
+    {"-z", "--tokenizer", OPT_STR, OFF(tokenizer_path), 0, 0, 0},
+    {"-p", "--prompt", OPT_STR, OFF(prompt), 0, 0, 0},
+    {"-f", "--file", OPT_STR, OFF(prompt_file), 0, 0, 0},
+    {"--prompt-ids", "", OPT_STR, OFF(prompt_ids), 0, 0, 0},
+    {"-n", "--n-predict", OPT_STR, OFF(n_predict_arg), 0, 0, 0},
+    {"-c", "--ctx-size", OPT_INT, OFF(n_ctx), 0, 1 << 24, 0},
+    {"-b", "--batch-size", OPT_INT, OFF(n_batch), 1, 1 << 16, 0},
+    {"-t", "--threads", OPT_INT, OFF(n_threads), 1, 1024, 0},
+    {"--kv-block", "", OPT_INT, OFF(kv_block), 1, 4096, 0},
+    {"--kv-f32", "", OPT_FLAG, OFF(kv_f32), 0, 0, 0},
+    {"--no-bos", "", OPT_FLAG, OFF(no_bos), 0, 0, 0},
+    {"--ignore-eos", "", OPT_FLAG, OFF(ignore_eos), 0, 0, 0},
+    {"--echo", "", OPT_FLAG, OFF(echo), 0, 0, 0},
+    {"--special", "", OPT_FLAG, OFF(special), 0, 0, 0},
+    {"--json", "", OPT_FLAG, OFF(json), 0, 0, 0},
+    {"--json-out", "", OPT_STR, OFF(json_out), 0, 0, 0},
+    {"--no-simd", "", OPT_FLAG, OFF(no_simd), 0, 0, 0},
+    {"--dump-logits", "", OPT_STR, OFF(dump_logits), 0, 0, 0},
+    {"--temp", "", OPT_FLOAT, OFF(sp.temp), 0, 1e6, 0},
+    {"--top-k", "", OPT_INT, OFF(sp.top_k), 0, 1 << 30, 0},
+    {"--top-p", "", OPT_FLOAT, OFF(sp.top_p), 0, 1, 0},
+    {"--min-p", "", OPT_FLOAT, OFF(sp.min_p), 0, 1, 0},
+    {"--repeat-penalty", "", OPT_FLOAT, OFF(sp.repeat_penalty), 1e-6, 1e6, 0},
+    {"--repeat-last-n", "", OPT_INT, OFF(sp.repeat_last_n), -1, 1 << 20, 0},
+    {"--presence-penalty", "", OPT_FLOAT, OFF(sp.presence_penalty), -1e6, 1e6, 0},
+    {"--frequency-penalty", "", OPT_FLOAT, OFF(sp.frequency_penalty), -1e6, 1e6, 0},
+    {"-s", "--seed", OPT_SEED, OFF(sp.seed), 0, 0, 0},
+    {"--info", "", OPT_MODE, 0, 0, 0, MODE_INFO},
+    {"--tokenize", "", OPT_MODE, 0, 0, 0, MODE_TOKENIZE},
+    {"--bench", "", OPT_MODE, 0, 0, 0, MODE_BENCH},
+    {"--perplexity", "", OPT_MODE, 0, 0, 0, MODE_PERPLEXITY},
+    {"--kv-info", "", OPT_MODE, 0, 0, 0, MODE_KV_INFO},
+    {"-cnv", "--chat", OPT_MODE, 0, 0, 0, MODE_CHAT},
+    {"-r", "--repetitions", OPT_INT, OFF(repetitions), 1, 1000, 0},
+    {"-o", "--output", OPT_STR, OFF(output_format), 0, 0, 0},
+    {"--roofline", "", OPT_FLAG, OFF(roofline), 0, 0, 0},
+    {"-np", "--parallel", OPT_INT, OFF(n_parallel), 1, 256, 0},
+    {"--prompts", "", OPT_STR, OFF(prompts_file), 0, 0, 0},
+    {"--no-share-prefix", "", OPT_FLAG, OFF(no_share_prefix), 0, 0, 0},
+    {"-sys", "--system-prompt", OPT_STR, OFF(system_prompt), 0, 0, 0},
+    {"--chat-template", "", OPT_STR, OFF(chat_template), 0, 0, 0},
+    {"--context-shift", "", OPT_FLAG, OFF(context_shift), 0, 0, 0},
+    {"--keep", "", OPT_INT, OFF(n_keep), -1, 1 << 24, 0},
+};
+#undef OFF
+
+static const struct opt *find_opt(const char *a)
 {
-    fprintf(stderr, "infer: invalid value for %s: '%s' (expected %s)\n", flag, v, want);
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        if (!strcmp(a, opts[i].name) || (opts[i].alias[0] && !strcmp(a, opts[i].alias))) return &opts[i];
+    return NULL;
+}
+
+static int bad_value(const char *flag, const char *v, const struct opt *op)
+{
+    if (op->kind == OPT_SEED)
+        fprintf(stderr, "infer: invalid value for %s: '%s' (expected a non-negative integer)\n", flag, v);
+    else
+        fprintf(stderr, "infer: invalid value for %s: '%s' (expected %s from %.9g to %.9g)\n", flag, v,
+                op->kind == OPT_INT ? "an integer" : "a number", op->lo, op->hi);
     return 1;
-}
-
-static bool parse_int(const char *s, long lo, long hi, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < lo || v > hi) return false;
-    *out = (int)v;
-    return true;
-}
-
-static bool parse_float(const char *s, float lo, float hi, float *out)
-{
-    char *end;
-    errno = 0;
-    float v = strtof(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) return false;
-    *out = v;
-    return true;
 }
 
 /* Returns 0 on success, 1 on a bad command line, -1 for --help. */
@@ -90,77 +157,68 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->n_predict = -1;
     o->n_batch = 512;
     o->kv_block = 16;
+    o->repetitions = 5;
+    o->n_parallel = 1;
     o->n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (o->n_threads < 1) o->n_threads = 1;
     sampler_defaults(&o->sp);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-#define IS(s1, s2) (!strcmp(a, s1) || ((s2)[0] && !strcmp(a, s2)))
-        /* Flags without a value. */
-        if (IS("-h", "--help")) return -1;
-        if (IS("--no-bos", "")) { o->no_bos = true; continue; }
-        if (IS("--ignore-eos", "")) { o->ignore_eos = true; continue; }
-        if (IS("--echo", "")) { o->echo = true; continue; }
-        if (IS("--special", "")) { o->special = true; continue; }
-        if (IS("--json", "")) { o->json = true; continue; }
-        if (IS("--info", "")) { o->mode_info = true; continue; }
-        if (IS("--tokenize", "")) { o->mode_tokenize = true; continue; }
-        if (IS("--no-simd", "")) { o->no_simd = true; continue; }
-        /* Flags with a value. */
-        if (a[0] != '-' || i + 1 >= argc) {
-            if (a[0] == '-' && a[1]) {
-                static const char *known[] = {"-m", "--model", "-z", "--tokenizer", "-p", "--prompt", "-f", "--file",
-                    "--prompt-ids", "-n", "--n-predict", "-c", "--ctx-size", "-b", "--batch-size", "-t", "--threads",
-                    "--kv-block", "--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty", "--repeat-last-n",
-                    "--presence-penalty", "--frequency-penalty", "-s", "--seed", "--dump-logits", "--json-out", NULL};
-                for (int k = 0; known[k]; k++)
-                    if (!strcmp(a, known[k])) {
-                        fprintf(stderr, "infer: %s needs a value\n", a);
-                        return 1;
-                    }
-                fprintf(stderr, "infer: unknown option '%s' (see infer --help)\n", a);
-            } else {
-                fprintf(stderr, "infer: unexpected argument '%s' (see infer --help)\n", a);
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) return -1;
+        const struct opt *op = find_opt(a);
+        if (!op) {
+            fprintf(stderr, a[0] == '-' ? "infer: unknown option '%s' (see infer --help)\n"
+                                        : "infer: unexpected argument '%s' (see infer --help)\n", a);
+            return 1;
+        }
+        char *field = (char *)o + op->offset;
+        if (op->kind == OPT_FLAG) { *(bool *)field = true; continue; }
+        if (op->kind == OPT_MODE) {
+            if (o->mode != MODE_GENERATE && o->mode != (enum mode)op->mode) {
+                fprintf(stderr, "infer: %s cannot be combined with another mode\n", a);
+                return 1;
             }
+            o->mode = (enum mode)op->mode;
+            continue;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "infer: %s needs a value\n", a);
             return 1;
         }
         const char *v = argv[++i];
-        if (IS("-m", "--model")) o->model_path = v;
-        else if (IS("-z", "--tokenizer")) o->tokenizer_path = v;
-        else if (IS("-p", "--prompt")) o->prompt = v;
-        else if (IS("-f", "--file")) o->prompt_file = v;
-        else if (IS("--prompt-ids", "")) o->prompt_ids = v;
-        else if (IS("--dump-logits", "")) o->dump_logits = v;
-        else if (IS("--json-out", "")) o->json_out = v;
-        else if (IS("-n", "--n-predict")) { if (!parse_int(v, -1, INT_MAX, &o->n_predict)) return bad_value(a, v, "an integer ≥ -1"); }
-        else if (IS("-c", "--ctx-size")) { if (!parse_int(v, 0, 1 << 24, &o->n_ctx)) return bad_value(a, v, "an integer from 0 to 16777216"); }
-        else if (IS("-b", "--batch-size")) { if (!parse_int(v, 1, 1 << 16, &o->n_batch)) return bad_value(a, v, "an integer from 1 to 65536"); }
-        else if (IS("-t", "--threads")) { if (!parse_int(v, 1, 1024, &o->n_threads)) return bad_value(a, v, "an integer from 1 to 1024"); }
-        else if (IS("--kv-block", "")) { if (!parse_int(v, 1, 4096, &o->kv_block)) return bad_value(a, v, "an integer from 1 to 4096"); }
-        else if (IS("--temp", "")) { if (!parse_float(v, 0, 1e6f, &o->sp.temp)) return bad_value(a, v, "a number ≥ 0"); }
-        else if (IS("--top-k", "")) { if (!parse_int(v, 0, INT_MAX, &o->sp.top_k)) return bad_value(a, v, "an integer ≥ 0"); }
-        else if (IS("--top-p", "")) { if (!parse_float(v, 0, 1, &o->sp.top_p)) return bad_value(a, v, "a number from 0 to 1"); }
-        else if (IS("--min-p", "")) { if (!parse_float(v, 0, 1, &o->sp.min_p)) return bad_value(a, v, "a number from 0 to 1"); }
-        else if (IS("--repeat-penalty", "")) { if (!parse_float(v, 0, 1e6f, &o->sp.repeat_penalty) || o->sp.repeat_penalty == 0) return bad_value(a, v, "a number > 0"); }
-        else if (IS("--repeat-last-n", "")) { if (!parse_int(v, -1, 1 << 20, &o->sp.repeat_last_n)) return bad_value(a, v, "an integer ≥ -1"); }
-        else if (IS("--presence-penalty", "")) { if (!parse_float(v, -1e6f, 1e6f, &o->sp.presence_penalty)) return bad_value(a, v, "a number"); }
-        else if (IS("--frequency-penalty", "")) { if (!parse_float(v, -1e6f, 1e6f, &o->sp.frequency_penalty)) return bad_value(a, v, "a number"); }
-        else if (IS("-s", "--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || end == v || *end || v[0] == '-') return bad_value(a, v, "a non-negative integer");
-            o->sp.seed = s;
+        char *end;
+        errno = 0;
+        if (op->kind == OPT_STR) {
+            *(const char **)field = v;
+        } else if (op->kind == OPT_INT) {
+            long x = strtol(v, &end, 10);
+            if (errno || end == v || *end || x < op->lo || x > op->hi) return bad_value(a, v, op);
+            *(int *)field = (int)x;
+        } else if (op->kind == OPT_FLOAT) {
+            float x = strtof(v, &end);
+            if (errno || end == v || *end || !(x >= op->lo && x <= op->hi)) return bad_value(a, v, op);
+            *(float *)field = x;
+        } else { /* OPT_SEED */
+            unsigned long long x = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-') return bad_value(a, v, op);
+            *(uint64_t *)field = x;
             o->seed_given = true;
-        } else {
-            fprintf(stderr, "infer: unknown option '%s' (see infer --help)\n", a);
-            return 1;
         }
-#undef IS
     }
     if (!o->model_path) {
         fprintf(stderr, "infer: no model given (use -m MODEL; see infer --help)\n");
         return 1;
+    }
+    /* -n is a list of generation lengths in --bench, a count everywhere else. */
+    if (o->n_predict_arg && o->mode != MODE_BENCH) {
+        char *end;
+        errno = 0;
+        long x = strtol(o->n_predict_arg, &end, 10);
+        if (errno || end == o->n_predict_arg || *end || x < -1 || x > INT_MAX) {
+            fprintf(stderr, "infer: invalid value for -n: '%s' (expected an integer ≥ -1)\n", o->n_predict_arg);
+            return 1;
+        }
+        o->n_predict = (int)x;
     }
     if (!o->seed_given) {
         /* Random, like llama.cpp's default seed. */
@@ -182,11 +240,18 @@ int main(int argc, char **argv)
     if (rc) return rc;
     matmul_set_threads(o.n_threads);
     if (o.no_simd) quant_force_reference(true);
-    if (o.mode_info) return run_info(&o, o.model_path);
+    if (o.mode == MODE_INFO) return run_info(&o, o.model_path);
 
     struct session s;
-    if (load_session(&o, !o.mode_tokenize, &s)) return 1;
-    rc = o.mode_tokenize ? run_tokenize(&o, &s) : run_generate(&o, &s);
+    if (load_session(&o, o.mode != MODE_TOKENIZE, &s)) return 1;
+    switch (o.mode) {
+    case MODE_TOKENIZE: rc = run_tokenize(&o, &s); break;
+    case MODE_BENCH: rc = run_bench(&o, &s); break;
+    case MODE_PERPLEXITY: rc = run_perplexity(&o, &s); break;
+    case MODE_KV_INFO: rc = run_kv_info(&o, &s); break;
+    case MODE_CHAT: rc = run_chat(&o, &s); break;
+    default: rc = o.n_parallel > 1 || o.prompts_file ? run_parallel(&o, &s) : run_generate(&o, &s); break;
+    }
     free_session(&s);
     return rc;
 }
