@@ -145,7 +145,7 @@ static int bad_value(const char *flag, const char *v, const struct opt *op)
     if (op->kind == OPT_SEED)
         fprintf(stderr, "infer: invalid value for %s: '%s' (expected a non-negative integer)\n", flag, v);
     else
-        fprintf(stderr, "infer: invalid value for %s: '%s' (expected %s from %.9g to %.9g)\n", flag, v,
+        fprintf(stderr, "infer: invalid value for %s: '%s' (expected %s from %.12g to %.12g)\n", flag, v,
                 op->kind == OPT_INT ? "an integer" : "a number", op->lo, op->hi);
     return 1;
 }
