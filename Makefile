@@ -51,7 +51,7 @@ all:
 	@tools/deps.sh build
 	@$(MAKE) --no-print-directory build
 
-build: infer $(if $(wildcard tools/quantize.c),infer-quantize) $(TOOL_BIN)
+build: infer infer-quantize $(TOOL_BIN)
 
 deps:
 	@tools/deps.sh test

@@ -93,8 +93,8 @@ void matmul(struct matmul_scratch *s, float *y, const float *x, const struct ten
             matmul_gemm(s, y, x, w, B); /* no memory to quantize: the float route */
             return;
         }
-        const from_float_fn quantize = type_traits(tt->vec_dot_type)->from_float;
-        for (int b = 0; b < B; b++) quantize(x + (size_t)b * cols, (char *)s->qx + qrb * b, cols);
+        for (int b = 0; b < B; b++)
+            quantize_activations(tt->vec_dot_type, x + (size_t)b * cols, (char *)s->qx + qrb * b, cols);
         qx = s->qx;
     }
     const vec_dot_fn dot = tt->vec_dot;

@@ -109,8 +109,25 @@ struct tokenizer {
     char pre_name[64];
 };
 
+/* Working memory of one tokenizer_encode() call, reused across fragments and
+ * words (the tokenizer itself stays read-only, so calls may run in parallel). */
+struct pretok_ws;
+struct tok_scratch {
+    char *buf;          /* BPE: the byte-encoded word */
+    size_t buf_cap;
+    uint32_t *start, *n; /* symbols */
+    int32_t *prev, *next;
+    size_t sym_cap;
+    void *heap;         /* bigram heap storage */
+    size_t heap_cap;    /* in bytes */
+    struct pretok_ws *pre;
+};
+bool tok_scratch_syms(struct tok_scratch *s, size_t n);
+void tok_scratch_free(struct tok_scratch *s);
+
 /* SPM: encode one fragment (already space-escaped, prefix added). */
-bool tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_vec *out);
+bool tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_scratch *ws,
+                    struct tok_vec *out);
 
 /* BPE */
 struct bpe_merges *bpe_merges_load(const struct gguf_kv *kv, char *err, size_t errlen);
@@ -121,7 +138,7 @@ int bpe_byte_encode(uint8_t b, char out[2]);
 int bpe_byte_decode(uint32_t cp);
 /* Encode one pre-tokenized word (raw bytes). */
 bool tok_bpe_encode_word(const struct tokenizer *t, const char *word, size_t len,
-                         struct tok_vec *out);
+                         struct tok_scratch *ws, struct tok_vec *out);
 
 /* Pre-tokenizer (regex splitting, PCRE2). */
 struct pretok_info {
@@ -132,10 +149,12 @@ struct pretok_info {
 };
 struct pretok *pretok_create(const char *name, struct pretok_info *info, char *err, size_t errlen);
 void pretok_free(struct pretok *p);
-/* Split text into words: *out_pieces receives (offset, length) pairs into text,
- * *n_out their count. Returns false on OOM. */
-bool pretok_split(const struct pretok *p, const char *text, size_t len, size_t **out_pieces,
-                  size_t *n_out);
+/* Split text into words: *pieces receives (offset, length) pairs into text
+ * (owned by the workspace, valid until the next call), *n_out their count.
+ * *ws is created on first use; free it with pretok_ws_free. False on OOM. */
+bool pretok_split(const struct pretok *p, struct pretok_ws **ws, const char *text, size_t len,
+                  const size_t **pieces, size_t *n_out);
+void pretok_ws_free(struct pretok_ws *ws);
 
 /* UTF-8: length of the valid sequence at s (1..4), or 0 when s[0] does not
  * start a valid sequence within n bytes; *cp gets the code point. */

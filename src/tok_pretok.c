@@ -351,27 +351,83 @@ static uint32_t cp_at(const size_t *sub_off, uint32_t ncp, size_t off)
     return lo;
 }
 
-bool pretok_split(const struct pretok *p, const char *text, size_t len, size_t **out_pieces,
-                  size_t *n_out)
+struct pretok_ws {
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+    pcre2_jit_stack *jstack;
+    size_t *orig_off, *sub_off; /* per code point, cap + 1 entries */
+    char *subject;              /* 3 * cap + 1 bytes */
+    size_t cap;
+    struct piece_list a, b;
+    size_t *out;
+    size_t out_cap;
+};
+
+void pretok_ws_free(struct pretok_ws *w)
 {
-    *out_pieces = NULL;
+    if (!w) return;
+    if (w->md) pcre2_match_data_free(w->md);
+    if (w->mctx) pcre2_match_context_free(w->mctx);
+    if (w->jstack) pcre2_jit_stack_free(w->jstack);
+    free(w->orig_off);
+    free(w->sub_off);
+    free(w->subject);
+    free(w->a.v);
+    free(w->b.v);
+    free(w->out);
+    free(w);
+}
+
+static struct pretok_ws *ws_new(void)
+{
+    struct pretok_ws *w = calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->md = pcre2_match_data_create(1, NULL);
+    w->mctx = pcre2_match_context_create(NULL);
+    if (!w->md || !w->mctx) {
+        pretok_ws_free(w);
+        return NULL;
+    }
+    /* a bigger JIT stack than the default 32 KiB; without one JIT falls back
+     * to the interpreter (see pretok_split) */
+    w->jstack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
+    if (w->jstack) pcre2_jit_stack_assign(w->mctx, NULL, w->jstack);
+    return w;
+}
+
+static bool ws_reserve(struct pretok_ws *w, size_t len)
+{
+    if (len <= w->cap) return true;
+    size_t cap = w->cap ? w->cap : 256;
+    while (cap < len) cap *= 2;
+    size_t *o = realloc(w->orig_off, (cap + 1) * sizeof *o);
+    if (!o) return false;
+    w->orig_off = o;
+    size_t *so = realloc(w->sub_off, (cap + 1) * sizeof *so);
+    if (!so) return false;
+    w->sub_off = so;
+    char *sub = realloc(w->subject, cap * 3 + 1);
+    if (!sub) return false;
+    w->subject = sub;
+    w->cap = cap;
+    return true;
+}
+
+bool pretok_split(const struct pretok *p, struct pretok_ws **wsp, const char *text, size_t len,
+                  const size_t **pieces, size_t *n_out)
+{
+    *pieces = NULL;
     *n_out = 0;
     if (len == 0) return true;
     if (len > UINT32_MAX / 4) return false;
+    if (!*wsp && !(*wsp = ws_new())) return false;
+    struct pretok_ws *w = *wsp;
+    if (!ws_reserve(w, len)) return false;
 
     const unsigned char *s = (const unsigned char *)text;
     /* code point i covers text[orig_off[i], orig_off[i+1]) and subject[sub_off[i], sub_off[i+1]) */
-    size_t *orig_off = malloc((len + 1) * sizeof *orig_off);
-    size_t *sub_off = malloc((len + 1) * sizeof *sub_off);
-    char *subject = malloc(len * 3 + 1);
-    struct piece_list a = {0}, b = {0};
-    pcre2_match_data *md = pcre2_match_data_create(1, NULL);
-    pcre2_match_context *mctx = pcre2_match_context_create(NULL);
-    pcre2_jit_stack *jstack = pcre2_jit_stack_create(32 * 1024, 8 * 1024 * 1024, NULL);
-    bool ok = false;
-    if (!orig_off || !sub_off || !subject || !md || !mctx) goto done;
-    if (jstack) pcre2_jit_stack_assign(mctx, NULL, jstack);
-
+    size_t *orig_off = w->orig_off, *sub_off = w->sub_off;
+    char *subject = w->subject;
     uint32_t ncp = 0;
     size_t sl = 0;
     for (size_t i = 0; i < len;) {
@@ -397,22 +453,24 @@ bool pretok_split(const struct pretok *p, const char *text, size_t len, size_t *
     sub_off[ncp] = sl;
     subject[sl] = 0;
 
-    if (!pl_push(&a, 0, ncp)) goto done;
+    struct piece_list *a = &w->a, *b = &w->b;
+    a->n = 0;
+    if (!pl_push(a, 0, ncp)) return false;
     for (int r = 0; r < p->n; r++) {
-        b.n = 0;
-        for (size_t k = 0; k < a.n; k++) {
-            uint32_t c0 = a.v[2 * k], c1 = a.v[2 * k + 1];
+        b->n = 0;
+        for (size_t k = 0; k < a->n; k++) {
+            uint32_t c0 = a->v[2 * k], c1 = a->v[2 * k + 1];
             size_t S = sub_off[c0], E = sub_off[c1];
             PCRE2_SPTR subj = (PCRE2_SPTR)(subject + S);
             size_t plen = E - S, pos = 0;
             uint32_t prev = c0; /* end of the last match, as a code point index */
             while (pos < plen) {
                 uint32_t opts = PCRE2_NO_UTF_CHECK;
-                int rc = pcre2_match(p->re[r], subj, plen, pos, opts, md, mctx);
-                if (rc == PCRE2_ERROR_JIT_STACKLIMIT || (rc < 0 && rc != PCRE2_ERROR_NOMATCH && p->jit[r]))
-                    rc = pcre2_match(p->re[r], subj, plen, pos, opts | PCRE2_NO_JIT, md, mctx);
+                int rc = pcre2_match(p->re[r], subj, plen, pos, opts, w->md, w->mctx);
+                if (rc < 0 && rc != PCRE2_ERROR_NOMATCH && p->jit[r]) /* e.g. JIT stack limit */
+                    rc = pcre2_match(p->re[r], subj, plen, pos, opts | PCRE2_NO_JIT, w->md, w->mctx);
                 if (rc < 0) break; /* no match (or a resource limit): the rest is one piece */
-                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
+                PCRE2_SIZE *ov = pcre2_get_ovector_pointer(w->md);
                 size_t ms = ov[0], me = ov[1];
                 if (ms > me || me > plen) break;
                 if (me == ms) {
@@ -423,34 +481,29 @@ bool pretok_split(const struct pretok *p, const char *text, size_t len, size_t *
                     continue;
                 }
                 uint32_t cs = cp_at(sub_off, ncp, S + ms), ce = cp_at(sub_off, ncp, S + me);
-                if (!pl_push(&b, prev, cs) || !pl_push(&b, cs, ce)) goto done;
+                if (!pl_push(b, prev, cs) || !pl_push(b, cs, ce)) return false;
                 prev = ce;
                 pos = me;
             }
-            if (!pl_push(&b, prev, c1)) goto done;
+            if (!pl_push(b, prev, c1)) return false;
         }
-        struct piece_list tmp = a;
-        a = b;
-        b = tmp;
+        struct piece_list tmp = *a;
+        *a = *b;
+        *b = tmp;
     }
 
-    size_t *out = malloc((a.n ? a.n : 1) * 2 * sizeof *out);
-    if (!out) goto done;
-    for (size_t k = 0; k < a.n; k++) {
-        out[2 * k] = orig_off[a.v[2 * k]];
-        out[2 * k + 1] = orig_off[a.v[2 * k + 1]] - orig_off[a.v[2 * k]];
+    if (a->n * 2 > w->out_cap) {
+        size_t cap = a->n * 2;
+        size_t *o = realloc(w->out, cap * sizeof *o);
+        if (!o) return false;
+        w->out = o;
+        w->out_cap = cap;
     }
-    *out_pieces = out;
-    *n_out = a.n;
-    ok = true;
-done:
-    free(orig_off);
-    free(sub_off);
-    free(subject);
-    free(a.v);
-    free(b.v);
-    if (md) pcre2_match_data_free(md);
-    if (mctx) pcre2_match_context_free(mctx);
-    if (jstack) pcre2_jit_stack_free(jstack);
-    return ok;
+    for (size_t k = 0; k < a->n; k++) {
+        w->out[2 * k] = orig_off[a->v[2 * k]];
+        w->out[2 * k + 1] = orig_off[a->v[2 * k + 1]] - orig_off[a->v[2 * k]];
+    }
+    *pieces = w->out;
+    *n_out = a->n;
+    return true;
 }

@@ -1,10 +1,15 @@
 /*
  * tok_spm.c — SentencePiece-style BPE over vocab scores, as llama.cpp's
  * llm_tokenizer_spm: the text (spaces already "▁") is cut into UTF-8
- * characters (by lead byte, unvalidated, like llama.cpp), then the adjacent
+ * characters, then the adjacent
  * pair whose concatenation is the vocab token of highest score is merged
  * (ties → leftmost) until no pair forms a token. Symbols that are no token
  * fall back to their bytes: <0xXX> tokens (or 1-byte tokens), else UNK.
+ *
+ * One deliberate difference: llama.cpp cuts characters by the lead byte
+ * alone, so an invalid lead byte swallows the next bytes (even an escaped
+ * space, which then comes back as the bytes of "▁"). Here an invalid byte is
+ * a symbol of its own; for valid UTF-8 the two agree.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -79,12 +84,6 @@ static bool try_add_bigram(const struct tokenizer *t, const char *text, const st
     return heap_push(h, (struct bigram){l, r, t->score[id], size});
 }
 
-static size_t utf8_len_lead(unsigned char c)
-{
-    static const unsigned char lookup[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
-    return lookup[c >> 4];
-}
-
 bool tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_vec *out)
 {
     if (len == 0) return true;
@@ -97,8 +96,9 @@ bool tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, str
 
     int32_t ns = 0;
     for (size_t off = 0; off < len;) {
-        size_t l = utf8_len_lead((unsigned char)text[off]);
-        if (l > len - off) l = len - off;
+        uint32_t cp;
+        int v = tok_utf8_decode((const unsigned char *)text + off, len - off, &cp);
+        size_t l = v > 0 ? (size_t)v : 1;
         s.start[ns] = (uint32_t)off;
         s.n[ns] = (uint32_t)l;
         s.prev[ns] = ns - 1;

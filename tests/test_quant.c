@@ -573,6 +573,78 @@ static void test_activation_quantizers(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
+/* Byte-identity with ggml's quantizers. The hashes below were produced by
+ * ggml's own quantize_row_*_ref / quantize_iq4_nl (and, for the activation
+ * row, ggml-cpu's AVX2 quantize_row_q8_0), built without FMA as ggml-base is,
+ * on this input. The input uses exact IEEE single ops only (no libm), so it
+ * is the same on every machine. A mismatch means our from_float no longer
+ * writes what llama-quantize writes. */
+
+static void golden_input(float *x, int n)
+{
+    uint64_t st = 12345;
+    for (int i = 0; i < n; i++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        const float u0 = (float)((st >> 16) & 0xFFFF) * 0x1p-16f, u1 = (float)((st >> 32) & 0xFFFF) * 0x1p-16f;
+        const float u2 = (float)((st >> 48) & 0xFFFF) * 0x1p-16f, u3 = (float)((st >> 4) & 0xFFF) * 0x1p-12f;
+        const float g = u0 + u1 + u2 + u3 - 2.0f;
+        const int blk = i / 256;
+        float v = g * ((float)(1 << (blk % 5)) * 0.125f * (1.0f + 0.25f * (float)(blk % 3)));
+        if ((st >> 60) == 0) v = 0.0f;
+        if (i % 997 == 0) v *= 16.0f;
+        if (blk == 3) v = 0.0f;               /* one all-zero super-block */
+        if (blk == 5 && i % 2) v = 1e-6f * g; /* tiny values */
+        x[i] = v;
+    }
+}
+static uint64_t fnv1a(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) { h ^= b[i]; h *= 0x100000001b3ULL; }
+    return h;
+}
+
+static void test_golden_ggml(void **state)
+{
+    (void)state;
+    enum { N = 4096 };
+    static const struct { enum ggml_type t; uint64_t h; } golden[] = {
+        { TYPE_Q4_0, 0x2abf4407b5e3f973ULL },
+        { TYPE_Q4_1, 0x3029e6f2803fd995ULL },
+        { TYPE_Q5_0, 0x2cca629cb710d1dbULL },
+        { TYPE_Q5_1, 0xb9e6dbc2a0e41e7cULL },
+        { TYPE_Q8_0, 0xb737394ec08dcba2ULL },
+        { TYPE_Q8_1, 0x343828c45765376dULL },
+        { TYPE_Q2_K, 0x9b2adb07eb254f12ULL },
+        { TYPE_Q3_K, 0x6bb742f008e56585ULL },
+        { TYPE_Q4_K, 0x46280c74cb9a8a08ULL },
+        { TYPE_Q5_K, 0xb9c93289ce668669ULL },
+        { TYPE_Q6_K, 0xb9f047c62ac3f074ULL },
+        { TYPE_Q8_K, 0x078c0dd0db13d544ULL },
+        { TYPE_IQ4_NL, 0x66eaab6986a4370cULL },
+    };
+    float *x = malloc(N * sizeof(float));
+    struct obuf y = oalloc(type_row_size(TYPE_Q8_K, N));
+    golden_input(x, N);
+    for (size_t k = 0; k < sizeof golden / sizeof golden[0]; k++) {
+        const enum ggml_type t = golden[k].t;
+        const size_t sz = type_row_size(t, N);
+        memset(y.p, 0, sz);
+        type_traits(t)->from_float(x, y.p, N);
+        const uint64_t h = fnv1a(y.p, sz);
+        if (h != golden[k].h)
+            fail_msg("%s from_float: hash %016llx, ggml %016llx", ref(t)->name, (unsigned long long)h,
+                     (unsigned long long)golden[k].h);
+    }
+    memset(y.p, 0, type_row_size(TYPE_Q8_0, N));
+    quantize_activations(TYPE_Q8_0, x, y.p, N);
+    assert_true(fnv1a(y.p, type_row_size(TYPE_Q8_0, N)) == 0xb737394ec08dcba2ULL);
+    free(x);
+    free(y.base);
+}
+
+/* ------------------------------------------------------------------------ */
 /* (f) half precision                                                        */
 
 #if HAVE_X86
@@ -911,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_extreme_quants),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_activation_quantizers),
+        cmocka_unit_test(test_golden_ggml),
         cmocka_unit_test(test_fp16_known),
         cmocka_unit_test(test_fp16_vs_f16c),
         cmocka_unit_test(test_bf16),

@@ -118,16 +118,19 @@ void iq4_nl_to_float_avx2(const void *src, float *dst, int64_t n)
         store_i8x32_scaled(dst + i * 32, iq4nl_values_32(x[i].qs), _mm256_set1_ps(fp16(x[i].d)));
 }
 
+static inline __m256 iq4_nl_block(const block_iq4_nl *x, const block_q8_0 *y, __m256 acc)
+{
+    const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
+    return _mm256_fmadd_ps(d, dot_i8_32(iq4nl_values_32(x->qs), loadu256((const void *)y->qs)), acc);
+}
+
 float iq4_nl_dot_avx2(int64_t n, const void *w, const void *a)
 {
     const block_iq4_nl *x = w;
     const block_q8_0 *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK4_NL; i++) {
-        const __m256 d = _mm256_set1_ps(fp16(x[i].d) * fp16(y[i].d));
-        acc = _mm256_fmadd_ps(d, dot_i8_32(iq4nl_values_32(x[i].qs), loadu256((const void *)y[i].qs)), acc);
-    }
-    return hsum_f32_8(acc);
+#define IQ4_NL_BLOCK(i, acc) iq4_nl_block(&x[i], &y[i], acc)
+    DOT_BLOCKS_2ACC(n / QK4_NL, IQ4_NL_BLOCK)
+    return dot_sum;
 }
 
 #endif

@@ -729,6 +729,21 @@ static inline float hsum_f32_4(__m128 r)
     return _mm_cvtss_f32(r);
 }
 
+/* Q3_K: the 16 signed scales (minus 32) as bytes, without a loop: byte j of
+ * word w is the low nibble (bytes 0..7 of the 12) or high nibble (8..15)
+ * plus two high bits from bytes 8..11. */
+static inline __m128i q3k_scales_i8(const uint8_t *scales)
+{
+    uint32_t a[3];
+    memcpy(a, scales, 12);
+    const uint32_t m2 = 0x03030303, m4 = 0x0f0f0f0f;
+    const __m128i s = _mm_set_epi32((int)(((a[1] >> 4) & m4) | (((a[2] >> 6) & m2) << 4)),
+                                    (int)(((a[0] >> 4) & m4) | (((a[2] >> 4) & m2) << 4)),
+                                    (int)((a[1] & m4) | (((a[2] >> 2) & m2) << 4)),
+                                    (int)((a[0] & m4) | ((a[2] & m2) << 4)));
+    return _mm_sub_epi8(s, _mm_set1_epi8(32));
+}
+
 /* Bytes 0xFF where bit `bit` of the byte in h is set. */
 static inline __m256i bit_set_mask(__m256i h, int bit)
 {
@@ -782,9 +797,7 @@ float q3_K_dot_avx2(int64_t n, const void *w, const void *a)
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = y[i].d * fp16(x[i].d);
-        int8_t sc[16];
-        q3k_unpack_scales(x[i].scales, sc);
-        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128(sc));
+        const __m256i sc16 = _mm256_cvtepi8_epi16(q3k_scales_i8(x[i].scales));
         const __m256i hbits = loadu256(x[i].hmask);
         __m256i sumi = _mm256_setzero_si256();
         for (int c = 0; c < 2; c++) {

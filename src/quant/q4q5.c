@@ -248,57 +248,73 @@ void q4_0_to_float_avx2(const void *src, float *dst, int64_t n)
     }
 }
 
+static inline __m256 q4_0_block(const block_q4_0 *x, const block_q8_0 *y, __m256 acc)
+{
+    const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
+    const __m256i qx = _mm256_sub_epi8(nibbles_32(x->qs), _mm256_set1_epi8(8));
+    return _mm256_fmadd_ps(d, dot_i8_32(qx, loadu256((const void *)y->qs)), acc);
+}
+
 float q4_0_dot_avx2(int64_t n, const void *w, const void *a)
 {
     const block_q4_0 *x = w;
     const block_q8_0 *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK4_0; i++) {
-        const __m256 d = _mm256_set1_ps(fp16(x[i].d) * fp16(y[i].d));
-        const __m256i qx = _mm256_sub_epi8(nibbles_32(x[i].qs), _mm256_set1_epi8(8));
-        acc = _mm256_fmadd_ps(d, dot_i8_32(qx, loadu256((const void *)y[i].qs)), acc);
-    }
-    return hsum_f32_8(acc);
+#define Q4_0_BLOCK(i, acc) q4_0_block(&x[i], &y[i], acc)
+    DOT_BLOCKS_2ACC(n / QK4_0, Q4_0_BLOCK)
+    return dot_sum;
+}
+
+static inline __m256 q5_0_block(const block_q5_0 *x, const block_q8_0 *y, __m256 acc)
+{
+    const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
+    /* q - 16 as a signed byte: 0xF0 in the high bits where the 5th bit is clear */
+    const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8((char)0xF0));
+    const __m256i qx = _mm256_or_si256(nibbles_32(x->qs), hi);
+    return _mm256_fmadd_ps(d, dot_i8_32(qx, loadu256((const void *)y->qs)), acc);
 }
 
 float q5_0_dot_avx2(int64_t n, const void *w, const void *a)
 {
     const block_q5_0 *x = w;
     const block_q8_0 *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK5_0; i++) {
-        const __m256 d = _mm256_set1_ps(fp16(x[i].d) * fp16(y[i].d));
-        /* q - 16 as a signed byte: 0xF0 in the high bits where the 5th bit is clear */
-        const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(x[i].qh), _mm256_set1_epi8((char)0xF0));
-        const __m256i qx = _mm256_or_si256(nibbles_32(x[i].qs), hi);
-        acc = _mm256_fmadd_ps(d, dot_i8_32(qx, loadu256((const void *)y[i].qs)), acc);
-    }
-    return hsum_f32_8(acc);
+#define Q5_0_BLOCK(i, acc) q5_0_block(&x[i], &y[i], acc)
+    DOT_BLOCKS_2ACC(n / QK5_0, Q5_0_BLOCK)
+    return dot_sum;
 }
 
-/* Q4_1 / Q5_1 against Q8_1: unsigned quants, the min folded in through s. */
-#define MIN_TYPE_DOT(BLOCK, QX)                                                       \
-    const BLOCK *x = w;                                                               \
-    const block_q8_1 *y = a;                                                          \
-    __m256 acc = _mm256_setzero_ps();                                                 \
-    float summs = 0;                                                                  \
-    for (int64_t i = 0; i < n / 32; i++) {                                            \
-        summs += fp16(x[i].m) * fp16(y[i].s);                                         \
-        const __m256 d = _mm256_set1_ps(fp16(x[i].d) * fp16(y[i].d));                 \
-        acc = _mm256_fmadd_ps(d, dot_u8i8_32(QX, loadu256((const void *)y[i].qs)), acc); \
-    }                                                                                 \
-    return hsum_f32_8(acc) + summs;
+/* Q4_1 / Q5_1 against Q8_1: unsigned quants q (0..31), the min folded in
+ * through s = d_y * sum(q_y): sum_j (d q_j + m) d_y y_j = d d_y sum q y + m s. */
+static inline __m256 min_block(__m256i q, uint16_t d, uint16_t m, const block_q8_1 *y, float *summs,
+                               __m256 acc)
+{
+    *summs += fp16(m) * fp16(y->s);
+    const __m256 dd = _mm256_set1_ps(fp16(d) * fp16(y->d));
+    return _mm256_fmadd_ps(dd, dot_u8i8_32(q, loadu256((const void *)y->qs)), acc);
+}
 
 float q4_1_dot_avx2(int64_t n, const void *w, const void *a)
 {
-    MIN_TYPE_DOT(block_q4_1, nibbles_32(x[i].qs))
+    const block_q4_1 *x = w;
+    const block_q8_1 *y = a;
+    float summs = 0;
+#define Q4_1_BLOCK(i, acc) min_block(nibbles_32(x[i].qs), x[i].d, x[i].m, &y[i], &summs, acc)
+    DOT_BLOCKS_2ACC(n / QK4_1, Q4_1_BLOCK)
+    return dot_sum + summs;
 }
 
-#define Q5_1_QX _mm256_or_si256(nibbles_32(x[i].qs), \
-        _mm256_and_si256(bits_to_bytes_32(x[i].qh), _mm256_set1_epi8(0x10)))
+static inline __m256i q5_1_quants(const block_q5_1 *x)
+{
+    return _mm256_or_si256(nibbles_32(x->qs), _mm256_and_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8(0x10)));
+}
+
 float q5_1_dot_avx2(int64_t n, const void *w, const void *a)
 {
-    MIN_TYPE_DOT(block_q5_1, Q5_1_QX)
+    const block_q5_1 *x = w;
+    const block_q8_1 *y = a;
+    float summs = 0;
+#define Q5_1_BLOCK(i, acc) min_block(q5_1_quants(&x[i]), x[i].d, x[i].m, &y[i], &summs, acc)
+    DOT_BLOCKS_2ACC(n / QK5_1, Q5_1_BLOCK)
+    return dot_sum + summs;
 }
 
 #endif

@@ -163,16 +163,18 @@ void q8_0_to_float_avx2(const void *src, float *dst, int64_t n)
                            _mm256_set1_ps(fp16(x[i].d)));
 }
 
+static inline __m256 q8_0_block(const block_q8_0 *x, const block_q8_0 *y, __m256 acc)
+{
+    const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
+    return _mm256_fmadd_ps(d, dot_i8_32(loadu256((const void *)x->qs), loadu256((const void *)y->qs)), acc);
+}
+
 float q8_0_dot_avx2(int64_t n, const void *w, const void *a)
 {
     const block_q8_0 *x = w, *y = a;
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK8_0; i++) {
-        const __m256 d = _mm256_set1_ps(fp16(x[i].d) * fp16(y[i].d));
-        const __m256 q = dot_i8_32(loadu256((const void *)x[i].qs), loadu256((const void *)y[i].qs));
-        acc = _mm256_fmadd_ps(d, q, acc);
-    }
-    return hsum_f32_8(acc);
+#define Q8_0_BLOCK(i, acc) q8_0_block(&x[i], &y[i], acc)
+    DOT_BLOCKS_2ACC(n / QK8_0, Q8_0_BLOCK)
+    return dot_sum;
 }
 
 #endif

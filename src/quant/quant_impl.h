@@ -246,6 +246,18 @@ static inline __m256i k4_scales_mins_i16(const uint8_t *scales)
     return _mm256_cvtepu8_epi16(_mm_set_epi32((int)n1, (int)n0, (int)s1, (int)s0));
 }
 
+/* Sum over nb blocks of BLOCK_FMA(i, acc) -> acc, with two independent
+ * accumulators so consecutive blocks do not wait on the FMA latency. */
+#define DOT_BLOCKS_2ACC(nb, BLOCK_FMA)                          \
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(); \
+    int64_t i = 0;                                              \
+    for (; i + 1 < (nb); i += 2) {                              \
+        acc0 = BLOCK_FMA(i, acc0);                              \
+        acc1 = BLOCK_FMA(i + 1, acc1);                          \
+    }                                                           \
+    if (i < (nb)) acc0 = BLOCK_FMA(i, acc0);                    \
+    const float dot_sum = hsum_f32_8(_mm256_add_ps(acc0, acc1));
+
 /* Broadcast int16 element k (0..7) of each 128-bit lane to the whole lane. */
 static inline __m256i bcast_i16(__m256i v, int k)
 {

@@ -1,0 +1,136 @@
+/*
+ * bandwidth.c — a memory read-bandwidth probe (see bandwidth.h).
+ *
+ * Decode reads every weight once per token, so tokens/s × bytes/token can
+ * never beat the rate at which the cores can pull bytes from DRAM. This
+ * measures that rate the way decode uses memory: all threads, each streaming
+ * its own contiguous slice with wide loads. The buffer is several times the
+ * last-level cache so nothing is served from cache, and its pages are
+ * written first (an untouched anonymous page reads as the shared zero page,
+ * which would measure the cache, not DRAM).
+ */
+#include "bandwidth.h"
+
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#define MIN_BYTES ((size_t)64 << 20)
+#define RUNS 5
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Sum of n bytes as 64-bit words (n a multiple of 256, p 32-byte aligned):
+ * the sum is only there so the loads cannot be optimized away. */
+static uint64_t sum_slice(const uint8_t *p, size_t n)
+{
+#if defined(__AVX2__)
+    /* Four independent accumulators keep several loads in flight. */
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < n; i += 256) {
+        const __m256i *v = (const __m256i *)(p + i);
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256(v + 0));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256(v + 1));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256(v + 2));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256(v + 3));
+        a0 = _mm256_add_epi64(a0, _mm256_load_si256(v + 4));
+        a1 = _mm256_add_epi64(a1, _mm256_load_si256(v + 5));
+        a2 = _mm256_add_epi64(a2, _mm256_load_si256(v + 6));
+        a3 = _mm256_add_epi64(a3, _mm256_load_si256(v + 7));
+    }
+    __m256i a = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, a);
+    return lanes[0] + lanes[1] + lanes[2] + lanes[3];
+#else
+    const uint64_t *w = (const uint64_t *)p;
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < n / 8; i += 4) {
+        s0 += w[i];
+        s1 += w[i + 1];
+        s2 += w[i + 2];
+        s3 += w[i + 3];
+    }
+    return s0 + s1 + s2 + s3;
+#endif
+}
+
+/* Buffer size: at least 1 GiB and 4× the LLC, but at most a quarter of RAM. */
+static size_t probe_bytes(size_t llc)
+{
+    size_t want = (size_t)1 << 30;
+    if (llc && llc > want / 4) want = 4 * llc;
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && psz > 0) {
+        size_t cap = (size_t)pages * (size_t)psz / 4;
+        if (want > cap) want = cap > MIN_BYTES ? cap : MIN_BYTES;
+    }
+    return want;
+}
+
+int bandwidth_measure(int n_threads, struct bandwidth_result *r)
+{
+    memset(r, 0, sizeof *r);
+    if (n_threads < 1) n_threads = 1;
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    r->llc_bytes = l3 > 0 ? (size_t)l3 : l2 > 0 ? (size_t)l2 : 0;
+
+    /* Each thread gets an equal slice, a multiple of the 256-byte loop step. */
+    size_t bytes = probe_bytes(r->llc_bytes), slice = 0;
+    uint8_t *buf = MAP_FAILED;
+    for (; bytes >= MIN_BYTES; bytes /= 2) {
+        slice = bytes / (size_t)n_threads / 256 * 256;
+        buf = mmap(NULL, slice * (size_t)n_threads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (buf != MAP_FAILED) break;
+    }
+    if (buf == MAP_FAILED || slice == 0) return -1;
+    const size_t total = slice * (size_t)n_threads;
+#ifdef MADV_HUGEPAGE
+    madvise(buf, total, MADV_HUGEPAGE); /* fewer TLB misses; a hint only */
+#endif
+
+    /* First touch by the thread that will read the slice (NUMA-local pages). */
+#pragma omp parallel num_threads(n_threads)
+    {
+        /* The team may be smaller than asked for: slices are dealt round-robin. */
+        for (int t = omp_get_thread_num(); t < n_threads; t += omp_get_num_threads())
+            memset(buf + (size_t)t * slice, 0x5a, slice);
+    }
+
+    uint64_t sums[n_threads];
+    double best = 0.0;
+    for (int run = 0; run < RUNS; run++) {
+        memset(sums, 0, sizeof sums);
+        const double t0 = now_s();
+#pragma omp parallel num_threads(n_threads)
+        {
+            for (int t = omp_get_thread_num(); t < n_threads; t += omp_get_num_threads())
+                sums[t] = sum_slice(buf + (size_t)t * slice, slice);
+        }
+        const double dt = now_s() - t0;
+        const double gbs = dt > 0 ? (double)total / dt / 1e9 : 0.0;
+        if (gbs > best) best = gbs;
+        /* Keep the sums observable so the loads stay in the program. */
+        volatile uint64_t sink = 0;
+        for (int t = 0; t < n_threads; t++) sink += sums[t];
+        (void)sink;
+    }
+    munmap(buf, total);
+    r->gbs = best;
+    r->bytes = total;
+    r->threads = n_threads;
+    r->runs = RUNS;
+    return 0;
+}
