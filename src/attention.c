@@ -16,11 +16,12 @@
 void rope_table(float *cs, int pos, const struct hparams *hp)
 {
     /* ggml's recurrence: theta_i = pos · base^(-2i/n_rot), in float, divided
-     * by the frequency factor when the model has one (Llama 3 scaling). */
+     * by the frequency factor when the model has one (Llama 3 scaling) and
+     * multiplied by the linear scale. */
     const float theta_scale = powf(hp->rope_base, -2.0f / (float)hp->n_rot);
     float theta = (float)pos;
     for (int i = 0; i < hp->n_rot / 2; i++) {
-        float t = hp->rope_freq_factors ? theta / hp->rope_freq_factors[i] : theta;
+        float t = hp->rope_freq_scale * (hp->rope_freq_factors ? theta / hp->rope_freq_factors[i] : theta);
         cs[2 * i] = cosf(t);
         cs[2 * i + 1] = sinf(t);
         theta *= theta_scale;

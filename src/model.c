@@ -151,6 +151,30 @@ static void account(struct model *m, const struct tensor *t, int *type_count)
     if (t->ne[1] > 1) type_count[t->type]++;
 }
 
+/* RoPE scaling: "linear" divides positions by the factor; Llama 3's
+ * frequency-dependent scaling comes as the rope_freqs.weight tensor (bound
+ * with the weights). Other schemes (YaRN, LongRoPE) change attention in ways
+ * this engine does not implement, so they are refused rather than run wrong. */
+static bool load_rope_scaling(struct loader *L)
+{
+    struct hparams *hp = &L->m->hp;
+    hp->rope_freq_scale = 1.0f;
+    char key[128];
+    snprintf(key, sizeof key, "%srope.scaling.type", L->prefix);
+    struct gguf_str type = {"none", 4};
+    if (gguf_get_str(L->f, key, &type) == GGUF_WRONG_TYPE)
+        return lfail(L, "metadata '%s' has the wrong type (expected a string)", key);
+    float factor = 0.0f;
+    if (!get_hp_float(L, "rope.scaling.factor", &factor)) return false;
+    if (factor == 0.0f && !get_hp_float(L, "rope.scale_linear", &factor)) return false;
+    if (gguf_str_eq(type, "linear") || (gguf_str_eq(type, "none") && factor > 0.0f)) {
+        if (factor > 0.0f && factor != 1.0f) hp->rope_freq_scale = 1.0f / factor;
+    } else if (!gguf_str_eq(type, "none")) {
+        return lfail(L, "RoPE scaling '%.*s' is not supported", (int)(type.len > 32 ? 32 : type.len), type.ptr);
+    }
+    return true;
+}
+
 static bool load_hparams(struct loader *L)
 {
     struct hparams *hp = &L->m->hp;
@@ -181,7 +205,8 @@ static bool load_hparams(struct loader *L)
     if (!get_hp_float(L, "rope.freq_base", &hp->rope_base) ||
         !get_hp_float(L, "attention.layer_norm_rms_epsilon", &hp->rms_eps))
         return false;
-    return true;
+    if (!(hp->rope_base > 1.0f)) return lfail(L, "rope.freq_base %g must be greater than 1", hp->rope_base);
+    return load_rope_scaling(L);
 }
 
 struct model *model_from_gguf(struct gguf_file *f, char *err, size_t errlen)
@@ -323,6 +348,7 @@ struct model *model_from_llama2c(const char *path, char *err, size_t errlen)
     m->arch = arch_lookup("llama", 5);
     hp->head_dim = hp->head_dim_v = hp->n_rot = hp->dim / hp->n_head;
     hp->rope_base = 10000.0f;
+    hp->rope_freq_scale = 1.0f;
     hp->rms_eps = 1e-5f;
     snprintf(m->name, sizeof m->name, "llama2.c");
 

@@ -47,6 +47,7 @@ struct hparams {
     int head_dim, head_dim_v;   /* key/query and value head sizes */
     int ffn_dim, ctx_train, n_rot;
     float rope_base, rms_eps;
+    float rope_freq_scale;            /* linear RoPE scaling: 1 / rope.scaling.factor */
     const float *rope_freq_factors;   /* n_rot/2 divisors of theta (Llama 3 scaling), or NULL */
 };
 

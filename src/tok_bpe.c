@@ -153,12 +153,7 @@ static struct bigram heap_pop(struct heap *h)
     return top;
 }
 
-struct syms {
-    uint32_t *start, *n;
-    int32_t *prev, *next;
-};
-
-static bool add_bigram(const struct bpe_merges *m, const char *buf, const struct syms *s,
+static bool add_bigram(const struct bpe_merges *m, const char *buf, const struct tok_scratch *s,
                        struct heap *h, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0) return true;
@@ -168,69 +163,70 @@ static bool add_bigram(const struct bpe_merges *m, const char *buf, const struct
     return heap_push(h, (struct bigram){l, r, rank, size});
 }
 
-bool tok_bpe_encode_word(const struct tokenizer *t, const char *word, size_t len, struct tok_vec *out)
+bool tok_bpe_encode_word(const struct tokenizer *t, const char *word, size_t len,
+                         struct tok_scratch *ws, struct tok_vec *out)
 {
     if (len == 0) return true;
-    if (len > INT32_MAX / 2) return false;
-    char *buf = malloc(len * 2);
-    struct syms s = {malloc(len * sizeof(uint32_t)), malloc(len * sizeof(uint32_t)),
-                     malloc(len * sizeof(int32_t)), malloc(len * sizeof(int32_t))};
-    struct heap h = {0};
+    if (len > INT32_MAX / 2 || !tok_scratch_syms(ws, len)) return false;
+    if (ws->buf_cap < len * 2) {
+        char *nb = realloc(ws->buf, len * 2);
+        if (!nb) return false;
+        ws->buf = nb;
+        ws->buf_cap = len * 2;
+    }
+    char *buf = ws->buf;
+    struct tok_scratch *s = ws;
+    struct heap h = {ws->heap, 0, ws->heap_cap / sizeof(struct bigram)};
     bool ok = false;
-    if (!buf || !s.start || !s.n || !s.prev || !s.next) goto done;
 
     uint32_t bl = 0;
     for (size_t i = 0; i < len; i++) {
-        s.start[i] = bl;
-        s.n[i] = (uint32_t)bpe_byte_encode((uint8_t)word[i], buf + bl);
-        bl += s.n[i];
-        s.prev[i] = (int32_t)i - 1;
-        s.next[i] = i + 1 == len ? -1 : (int32_t)i + 1;
+        s->start[i] = bl;
+        s->n[i] = (uint32_t)bpe_byte_encode((uint8_t)word[i], buf + bl);
+        bl += s->n[i];
+        s->prev[i] = (int32_t)i - 1;
+        s->next[i] = i + 1 == len ? -1 : (int32_t)i + 1;
     }
 
     if (t->ignore_merges) {
         int32_t id = tok_map_get(&t->vocab, buf, bl, 0);
         if (id >= 0) {
             tok_vec_push(out, id);
-            ok = true;
+            ok = !out->oom;
             goto done;
         }
     }
 
     for (size_t i = 1; i < len; i++)
-        if (!add_bigram(t->merges, buf, &s, &h, (int32_t)i - 1, (int32_t)i)) goto done;
+        if (!add_bigram(t->merges, buf, s, &h, (int32_t)i - 1, (int32_t)i)) goto done;
     while (h.n) {
         struct bigram bg = heap_pop(&h);
         int32_t l = bg.left, r = bg.right;
-        if (s.n[l] == 0 || s.n[r] == 0 || s.n[l] + s.n[r] != bg.size) continue; /* outdated */
-        s.n[l] += s.n[r];
-        s.n[r] = 0;
-        s.next[l] = s.next[r];
-        if (s.next[r] >= 0) s.prev[s.next[r]] = l;
-        if (!add_bigram(t->merges, buf, &s, &h, s.prev[l], l) ||
-            !add_bigram(t->merges, buf, &s, &h, l, s.next[l]))
+        if (s->n[l] == 0 || s->n[r] == 0 || s->n[l] + s->n[r] != bg.size) continue; /* outdated */
+        s->n[l] += s->n[r];
+        s->n[r] = 0;
+        s->next[l] = s->next[r];
+        if (s->next[r] >= 0) s->prev[s->next[r]] = l;
+        if (!add_bigram(t->merges, buf, s, &h, s->prev[l], l) ||
+            !add_bigram(t->merges, buf, s, &h, l, s->next[l]))
             goto done;
     }
 
-    for (int32_t i = 0; i != -1; i = s.next[i]) {
-        int32_t id = tok_map_get(&t->vocab, buf + s.start[i], s.n[i], 0);
+    for (int32_t i = 0; i != -1; i = s->next[i]) {
+        int32_t id = tok_map_get(&t->vocab, buf + s->start[i], s->n[i], 0);
         if (id >= 0) {
             tok_vec_push(out, id);
             continue;
         }
         /* llama.cpp: each byte of the encoded symbol as a 1-byte token, if any */
-        for (uint32_t j = 0; j < s.n[i]; j++) {
-            int32_t bid = t->byte_tok[(uint8_t)buf[s.start[i] + j]];
+        for (uint32_t j = 0; j < s->n[i]; j++) {
+            int32_t bid = t->byte_tok[(uint8_t)buf[s->start[i] + j]];
             if (bid >= 0) tok_vec_push(out, bid);
         }
     }
     ok = !out->oom;
 done:
-    free(buf);
-    free(s.start);
-    free(s.n);
-    free(s.prev);
-    free(s.next);
-    free(h.v);
+    ws->heap = h.v;
+    ws->heap_cap = h.cap * sizeof(struct bigram);
     return ok;
 }

@@ -41,6 +41,39 @@ bool tok_vec_grow(struct tok_vec *vec, size_t need)
     return true;
 }
 
+bool tok_scratch_syms(struct tok_scratch *s, size_t n)
+{
+    if (n <= s->sym_cap) return true;
+    size_t cap = s->sym_cap ? s->sym_cap : 256;
+    while (cap < n) cap *= 2;
+    uint32_t *st = realloc(s->start, cap * sizeof *st);
+    if (!st) return false;
+    s->start = st;
+    uint32_t *ln = realloc(s->n, cap * sizeof *ln);
+    if (!ln) return false;
+    s->n = ln;
+    int32_t *pv = realloc(s->prev, cap * sizeof *pv);
+    if (!pv) return false;
+    s->prev = pv;
+    int32_t *nx = realloc(s->next, cap * sizeof *nx);
+    if (!nx) return false;
+    s->next = nx;
+    s->sym_cap = cap;
+    return true;
+}
+
+void tok_scratch_free(struct tok_scratch *s)
+{
+    free(s->buf);
+    free(s->start);
+    free(s->n);
+    free(s->prev);
+    free(s->next);
+    free(s->heap);
+    pretok_ws_free(s->pre);
+    memset(s, 0, sizeof *s);
+}
+
 static inline uint64_t rd64(const unsigned char *p)
 {
     uint64_t v;
@@ -1126,7 +1159,9 @@ int32_t *tokenizer_encode(const struct tokenizer *t, const char *text, size_t le
     if (len > SIZE_MAX / 4 - 16) return NULL;
     struct tok_vec out = {0};
     struct frag_list frags = {0};
+    struct tok_scratch ws = {0};
     char *buf = NULL;
+    size_t buf_cap = 0;
     bool ok = tok_vec_grow(&out, 16 + len / 3);
     if (ok && add_bos && t->bos >= 0) tok_vec_push(&out, t->bos);
     ok = ok && partition(t, text, len, parse_special, &frags);
@@ -1142,11 +1177,14 @@ int32_t *tokenizer_encode(const struct tokenizer *t, const char *text, size_t le
         const char *s = text + fr.off;
         if (t->kind == TOK_SPM) {
             /* prefix a space after a special token (or at the start); spaces → ▁ */
-            free(buf);
-            buf = malloc(fr.len * 3 + 4);
-            if (!buf) {
-                ok = false;
-                break;
+            if (buf_cap < fr.len * 3 + 4) {
+                free(buf);
+                buf_cap = fr.len * 3 + 4;
+                buf = malloc(buf_cap);
+                if (!buf) {
+                    ok = false;
+                    break;
+                }
             }
             size_t bl = 0;
             if (t->add_space_prefix && prev_special) {
@@ -1161,18 +1199,19 @@ int32_t *tokenizer_encode(const struct tokenizer *t, const char *text, size_t le
                     buf[bl++] = s[j];
                 }
             }
-            ok = tok_spm_encode(t, buf, bl, &out);
+            ok = tok_spm_encode(t, buf, bl, &ws, &out);
         } else {
-            size_t *pieces = NULL, np = 0;
-            ok = pretok_split(t->pre, s, fr.len, &pieces, &np);
+            const size_t *pieces = NULL;
+            size_t np = 0;
+            ok = pretok_split(t->pre, &ws.pre, s, fr.len, &pieces, &np);
             for (size_t k = 0; ok && k < np; k++)
-                ok = tok_bpe_encode_word(t, s + pieces[2 * k], pieces[2 * k + 1], &out);
-            free(pieces);
+                ok = tok_bpe_encode_word(t, s + pieces[2 * k], pieces[2 * k + 1], &ws, &out);
         }
         prev_special = false;
     }
     free(buf);
     free(frags.v);
+    tok_scratch_free(&ws);
     if (!ok || out.oom) {
         free(out.v);
         return NULL;
