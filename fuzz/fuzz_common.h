@@ -13,6 +13,10 @@
 #ifndef INFER_FUZZ_COMMON_H
 #define INFER_FUZZ_COMMON_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* memfd_create */
+#endif
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -214,11 +214,11 @@ static int put_file(const char *dir, const char *name, const void *p, size_t n)
     return 0;
 }
 
-/* llama2.c checkpoint: dim 16, hidden 32, 1 layer, 2 heads, 1 kv head, vocab 300, seq 8. */
+/* llama2.c checkpoint: dim 16, hidden 32, 1 layer, 2 heads, 1 kv head, vocab 512, seq 8. */
 static int llama2c_seeds(const char *dir)
 {
-    const int32_t h[7] = {16, 32, 1, 2, 1, 300, 8};
-    const int64_t D = 16, F = 32, KV = 8, V = 300, S = 8, HDim = 8;
+    const int32_t h[7] = {16, 32, 1, 2, 1, 512, 8};
+    const int64_t D = 16, F = 32, KV = 8, V = 512, S = 8, HDim = 8;
     const int64_t n = V * D + D + D * D + 2 * D * KV + D * D + D + 3 * D * F + D + S * HDim;
     unsigned char *buf = calloc(1, 28 + (size_t)n * 4);
     memcpy(buf, h, 28);
@@ -227,7 +227,7 @@ static int llama2c_seeds(const char *dir)
     for (int64_t i = 0; i < n; i++) f[i] = frand(&seed);
     int rc = put_file(dir, "tiny-checkpoint.bin", buf, 28 + (size_t)n * 4);
     /* A separate classifier: negative vocab size, one more V × D array. */
-    int32_t h2[7] = {16, 32, 1, 2, 1, -300, 8};
+    int32_t h2[7] = {16, 32, 1, 2, 1, -512, 8};
     unsigned char *b2 = calloc(1, 28 + (size_t)(n + V * D) * 4);
     memcpy(b2, h2, 28);
     memcpy(b2 + 28, buf + 28, (size_t)n * 4);

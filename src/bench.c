@@ -209,12 +209,12 @@ static bool emit(const char *s) { return out_write(s, strlen(s)); }
 static bool md_header(const struct bench_env *e)
 {
     char buf[1024];
-    int n = snprintf(buf, sizeof buf, "| %-30s | %10s | %10s | %-7s | %7s | %8s | %16s | %11s |", "model", "size",
+    int n = snprintf(buf, sizeof buf, "| %-30s | %10s | %10s | %-7s | %7s | %8s | %20s | %11s |", "model", "size",
                      "params", "backend", "threads", "test", "t/s", "decode GB/s");
     if (e->machine_gbs > 0) n += snprintf(buf + n, sizeof buf - n, " %9s | %6s |", "peak GB/s", "% peak");
-    n += snprintf(buf + n, sizeof buf - n, "\n| %.30s | %.10s | %.10s | %.7s | %.7s | %.8s | %.16s | %.11s |",
+    n += snprintf(buf + n, sizeof buf - n, "\n| %.30s | %.10s | %.10s | %.7s | %.7s | %.8s | %.20s | %.11s |",
                   "------------------------------", "---------:", "---------:", "-------", "------:", "-------:",
-                  "---------------:", "----------:");
+                  "-------------------:", "----------:");
     if (e->machine_gbs > 0) n += snprintf(buf + n, sizeof buf - n, " %.9s | %.6s |", "--------:", "-----:");
     snprintf(buf + n, sizeof buf - n, "\n");
     return emit(buf);
@@ -231,7 +231,7 @@ static bool md_row(const struct bench_env *e, const struct bench_test *t, double
     if (t->n_gen) snprintf(bw, sizeof bw, "%.2f", gbs);
     /* "±" is two bytes but one column: pad by hand so the table lines up. */
     int n = snprintf(buf, sizeof buf, "| %-30s | %10s | %10s | %-7s | %7d | %8s | %*s | %11s |", e->model_type, size,
-                     params, "CPU", e->o->n_threads, test, 17, tps, bw);
+                     params, "CPU", e->o->n_threads, test, 21, tps, bw);
     if (e->machine_gbs > 0) {
         char pct[32] = "-";
         if (t->n_gen) snprintf(pct, sizeof pct, "%.1f", 100.0 * gbs / e->machine_gbs);

@@ -220,3 +220,38 @@ int forward_seq(struct context *c, int seq, const int32_t *tokens, int n, int st
     free(want);
     return rc;
 }
+
+int context_shift(struct context *c, int seq, int n_keep, int n_discard)
+{
+    const struct hparams *hp = &c->m->hp;
+    struct kv_cache *kv = &c->kv;
+    const int n = kv->seqs[seq].n_tokens, kd = kv->k_dim, vd = kv->v_dim;
+    if (n_keep < 0 || n_discard <= 0 || n_keep + n_discard > n) return 0;
+    float *row = malloc((size_t)(kd > vd ? kd : vd) * sizeof *row);
+    float *cs = malloc((size_t)(hp->n_rot + 2) * sizeof *cs);
+    if (!row || !cs) {
+        free(row);
+        free(cs);
+        return -1;
+    }
+    rope_table(cs, -n_discard, hp);
+    const size_t esz = kv->elem;
+    int rc = 0;
+    for (int from = n_keep + n_discard; from < n && !rc; from++) {
+        const int to = from - n_discard;
+        if (!kv_prepare_write(kv, seq, to)) { rc = -1; break; }
+        for (int l = 0; l < hp->n_layer; l++) {
+            /* K: to float, rotate back by n_discard positions, store. */
+            const void *k = kv_k(kv, seq, l, from);
+            if (kv->type == TYPE_F16) for (int i = 0; i < kd; i++) row[i] = fp16_to_fp32(((const uint16_t *)k)[i]);
+            else memcpy(row, k, (size_t)kd * sizeof *row);
+            rope_apply(row, hp->n_kv_head, cs, hp, c->m->arch->rope);
+            kv_store(kv, kv_k(kv, seq, l, to), row, kd);
+            memcpy(kv_v(kv, seq, l, to), kv_v(kv, seq, l, from), (size_t)vd * esz);
+        }
+    }
+    if (!rc) kv_seq_truncate(kv, seq, n - n_discard);
+    free(row);
+    free(cs);
+    return rc;
+}

@@ -49,6 +49,12 @@ void context_free(struct context *c);
 int forward(struct context *c, int n, const int32_t *tokens, const int *pos, const int *seq,
             const bool *want, float *logits);
 
+/* Context shift: drop positions [n_keep, n_keep + n_discard) of seq and move
+ * the later ones down, re-rotating their cached keys by -n_discard (RoPE of a
+ * difference is the product of rotations), so generation can go on past the
+ * context with the same memory. Returns 0, or -1 when the pool is full. */
+int context_shift(struct context *c, int seq, int n_keep, int n_discard);
+
 /* Convenience: tokens of one sequence at positions start.., logits of the
  * last (all_logits: of every token). */
 int forward_seq(struct context *c, int seq, const int32_t *tokens, int n, int start, bool all_logits,

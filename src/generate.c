@@ -3,6 +3,7 @@
  * tokens to stdout as they come, until EOS, -n, the context end, Ctrl-C or a
  * closed stdout. Statistics go to stderr.
  */
+#include <cJSON.h>
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -50,6 +51,49 @@ static bool dump_logits(const char *path, const float *logits, size_t n_pos, int
     bool ok = !ferror(f);
     ok &= fclose(f) == 0;
     if (!ok) fprintf(stderr, "infer: %s: write failed\n", path);
+    return ok;
+}
+
+struct run_stats {
+    size_t n_prompt;
+    int n_gen;
+    double t_prompt, t_gen;
+    const char *stop;
+    int n_shifts, n_ctx;
+};
+
+/* --json / --json-out: the run's numbers as one JSON object. */
+static bool write_stats_json(const struct options *o, const struct context *ctx, const struct run_stats *st)
+{
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "model", o->model_path);
+    cJSON_AddNumberToObject(j, "prompt_tokens", (double)st->n_prompt);
+    cJSON_AddNumberToObject(j, "generated_tokens", st->n_gen);
+    cJSON_AddNumberToObject(j, "prompt_seconds", st->t_prompt);
+    cJSON_AddNumberToObject(j, "generation_seconds", st->t_gen);
+    cJSON_AddNumberToObject(j, "prompt_tokens_per_second", st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0);
+    cJSON_AddNumberToObject(j, "generation_tokens_per_second", st->t_gen > 0 ? st->n_gen / st->t_gen : 0);
+    cJSON_AddStringToObject(j, "stop_reason", st->stop);
+    cJSON_AddNumberToObject(j, "n_ctx", st->n_ctx);
+    cJSON_AddNumberToObject(j, "threads", o->n_threads);
+    cJSON_AddNumberToObject(j, "context_shifts", st->n_shifts);
+    cJSON_AddNumberToObject(j, "kv_block_size", ctx->kv.block_size);
+    cJSON_AddNumberToObject(j, "kv_blocks_used", kv_blocks_used(&ctx->kv));
+    cJSON_AddNumberToObject(j, "kv_blocks_allocated", ctx->kv.n_allocated);
+    cJSON_AddNumberToObject(j, "kv_bytes_allocated", (double)ctx->kv.n_allocated * (double)kv_block_bytes(&ctx->kv));
+    char *text = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!text) return false;
+    bool ok = true;
+    if (o->json_out) {
+        FILE *f = fopen(o->json_out, "w");
+        ok = f && fprintf(f, "%s\n", text) > 0;
+        if (f) ok &= fclose(f) == 0;
+        if (!ok) fprintf(stderr, "infer: %s: %s\n", o->json_out, strerror(errno));
+    } else {
+        fprintf(stderr, "%s\n", text);
+    }
+    free(text);
     return ok;
 }
 
@@ -127,7 +171,7 @@ int run_generate(const struct options *o, struct session *s)
     if (last != logits) memmove(logits, last, (size_t)n_vocab * sizeof *logits);
     for (size_t i = 0; i < n_prompt; i++) sampler_accept(&smp, prompt[i]);
 
-    int n_gen = 0, pos = (int)n_prompt;
+    int n_gen = 0, pos = (int)n_prompt, n_shifts = 0;
     const char *stop = "limit";
     double t1 = now_s();
     while (stdout_ok && n_gen != o->n_predict) {
@@ -139,7 +183,17 @@ int run_generate(const struct options *o, struct session *s)
         size_t k = detok_push(&dt, tok, buf, sizeof buf);
         if (!(stdout_ok = out_write(buf, k))) { stop = "stdout closed"; break; }
         if (n_gen == o->n_predict) break;
-        if (pos >= n_ctx) { stop = "context full"; break; }
+        if (pos >= n_ctx) {
+            /* Context shift (llama.cpp's): keep the first n_keep tokens (BOS at
+             * least), drop half of the rest, slide the remainder down. */
+            if (!o->context_shift) { stop = "context full"; break; }
+            int keep = o->n_keep < 0 || o->n_keep > (int)n_prompt ? (int)n_prompt : o->n_keep;
+            if (starts_with_bos && keep < 1) keep = 1;
+            const int discard = (pos - keep) / 2;
+            if (discard <= 0 || context_shift(ctx, 0, keep, discard)) { stop = "context full"; break; }
+            pos -= discard;
+            n_shifts++;
+        }
         if (forward_seq(ctx, 0, &tok, 1, pos++, false, logits)) { stop = "out of KV memory"; break; }
     }
     double t_gen = now_s() - t1;
@@ -149,9 +203,12 @@ int run_generate(const struct options *o, struct session *s)
         /* A terminal gets a final newline; a pipe gets exactly the text. */
         if (isatty(STDOUT_FILENO)) out_write("\n", 1);
     }
-    fprintf(stderr, "infer: prompt %zu tokens in %.3f s (%.2f tok/s) | generated %d tokens in %.3f s (%.2f tok/s) | stop: %s\n",
-            n_prompt, t_prompt, t_prompt > 0 ? n_prompt / t_prompt : 0.0, n_gen, t_gen,
-            t_gen > 0 ? n_gen / t_gen : 0.0, stop);
+    const struct run_stats st = {n_prompt, n_gen, t_prompt, t_gen, stop, n_shifts, n_ctx};
+    if (!o->json || o->json_out)
+        fprintf(stderr, "infer: prompt %zu tokens in %.3f s (%.2f tok/s) | generated %d tokens in %.3f s (%.2f tok/s) | stop: %s\n",
+                n_prompt, t_prompt, t_prompt > 0 ? n_prompt / t_prompt : 0.0, n_gen, t_gen,
+                t_gen > 0 ? n_gen / t_gen : 0.0, stop);
+    if ((o->json || o->json_out) && !write_stats_json(o, ctx, &st)) goto done;
     rc = g_interrupted ? 130 : 0;
 done:
     sampler_free(&smp);

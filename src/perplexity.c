@@ -166,6 +166,7 @@ int run_perplexity(const struct options *o, struct session *s)
     }
     const double elapsed = now_s() - t0;
     if (bar) fputc('\n', stderr);
+    if (!o->json && stdout_ok) stdout_ok = out_write("\n", 1); /* ends the progress line */
     if (done_chunks == 0) goto done; /* interrupted before any result */
 
     /* llama.cpp's estimate and its standard error. */
@@ -203,8 +204,8 @@ int run_perplexity(const struct options *o, struct session *s)
         free(str);
     } else if (stdout_ok) {
         char buf[160];
-        int k = have_err ? snprintf(buf, sizeof buf, "\nFinal estimate: PPL = %.4f +/- %.5f\n", ppl, ppl_err)
-                         : snprintf(buf, sizeof buf, "\nFinal estimate: PPL = %.4f (no error estimate: zero variance)\n", ppl);
+        int k = have_err ? snprintf(buf, sizeof buf, "Final estimate: PPL = %.4f +/- %.5f\n", ppl, ppl_err)
+                         : snprintf(buf, sizeof buf, "Final estimate: PPL = %.4f (no error estimate: zero variance)\n", ppl);
         stdout_ok = out_write(buf, (size_t)k);
     }
     if (!stdout_ok) {

@@ -730,6 +730,11 @@ struct tokenizer *tokenizer_load_gguf(const struct gguf_file *f, char *err, size
         }
     }
 
+    if (kind == TOK_SPM && !types) {
+        /* old conversions without token types: <0xXX> pieces are still bytes */
+        for (int32_t i = 0; i < n; i++)
+            if (byte_piece(t->pool + t->tok_off[i], t->tok_len[i]) >= 0) t->attr[i] = TOK_ATTR_BYTE;
+    }
     if (kind == TOK_SPM) {
         t->bos = n > 1 ? 1 : -1;
         t->eos = n > 2 ? 2 : -1;
@@ -1016,7 +1021,11 @@ bool tokenizer_add_space_prefix(const struct tokenizer *t)
 }
 const char *tokenizer_model(const struct tokenizer *t) { return t ? t->model : ""; }
 const char *tokenizer_pre(const struct tokenizer *t) { return t ? t->pre_name : ""; }
-size_t tokenizer_max_token_bytes(const struct tokenizer *t) { return t ? t->max_out_len : 0; }
+size_t tokenizer_max_token_bytes(const struct tokenizer *t)
+{
+    /* each byte (the up to 3 held ones too) yields at most 3 output bytes */
+    return t ? 3 * (t->max_out_len + 3) : 0;
+}
 
 bool tokenizer_is_eog(const struct tokenizer *t, int32_t id)
 {
@@ -1226,7 +1235,8 @@ void detok_init(struct detokenizer *d, const struct tokenizer *t, bool strip_lea
 {
     memset(d, 0, sizeof *d);
     d->tok = t;
-    d->at_start = strip_leading_space;
+    /* only a vocab that adds the "▁" prefix has a space to take back */
+    d->at_start = strip_leading_space && tokenizer_add_space_prefix(t);
 }
 
 /* Expected continuation-byte range for position `pos` (1..3) of a sequence
@@ -1257,7 +1267,8 @@ struct outbuf {
     size_t n, cap;
 };
 
-/* Whole sequences only: what does not fit is dropped, never cut. */
+/* Whole sequences only: what does not fit is dropped, never cut (a cap of
+ * 64 + tokenizer_max_token_bytes() always fits). */
 static void emit(struct outbuf *o, const void *s, size_t n)
 {
     if (o->cap - o->n < n) return;

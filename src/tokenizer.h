@@ -53,7 +53,9 @@ size_t tokenizer_token_bytes(const struct tokenizer *t, int32_t id, char *buf, s
 bool tokenizer_add_space_prefix(const struct tokenizer *t);
 const char *tokenizer_model(const struct tokenizer *t); /* "llama" or "gpt2" */
 const char *tokenizer_pre(const struct tokenizer *t);   /* gpt2: the pre-tokenizer name */
-/* Longest tokenizer_token_bytes() of any token. */
+/* The most bytes one token can produce: tokenizer_token_bytes() of any token,
+ * and detok_push() of any token (invalid bytes grow into 3-byte U+FFFDs), are
+ * at most this. A detok_push() cap of 64 + this never drops output. */
 size_t tokenizer_max_token_bytes(const struct tokenizer *t);
 /* Control or unknown-type token (prints as nothing). */
 bool tokenizer_is_control(const struct tokenizer *t, int32_t id);
@@ -67,9 +69,13 @@ struct detokenizer {
     int n_held;
     bool at_start;   /* strip the SentencePiece leading space of the first piece */
 };
+/* strip_leading_space: drop one leading space from the first non-empty piece
+ * (use it when the ids start with BOS, as llama.cpp/llama2.c do); it has no
+ * effect for vocabs that add no "▁" prefix (gpt2 BPE). */
 void detok_init(struct detokenizer *d, const struct tokenizer *t, bool strip_leading_space);
 /* Appends output to out (cap bytes available); returns bytes written.
- * cap must be at least 64 + longest token. */
+ * cap must be at least 64 + longest token: 64 + tokenizer_max_token_bytes(t)
+ * is always enough (whole characters that do not fit are dropped, never cut). */
 size_t detok_push(struct detokenizer *d, int32_t id, char *out, size_t cap);
 /* At end of stream: any held incomplete bytes as U+FFFD. */
 size_t detok_flush(struct detokenizer *d, char *out, size_t cap);

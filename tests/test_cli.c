@@ -7,6 +7,8 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "tokenizer.h"
 
@@ -233,6 +235,57 @@ static void test_malformed_models(void **state)
     run_free(&r);
 }
 
+/* Peak RSS (KiB) of ./infer run with args, stdout discarded; its exit status in *status. */
+static long peak_rss_kib(char *const argv[], int *status)
+{
+    pid_t pid = fork();
+    if (pid == 0) {
+        freopen("/dev/null", "w", stdout);
+        freopen("/dev/null", "w", stderr);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    struct rusage ru;
+    int st = 0;
+    wait4(pid, &st, 0, &ru);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return ru.ru_maxrss;
+}
+
+/* --context-shift: generation goes on past the context with flat memory. */
+static void test_context_shift_long_run(void **state)
+{
+    (void)state;
+    struct run_result r = run_cmd("%s -m %s -p 'Once upon a time' -c 64 -n 256 --temp 0 --context-shift --json",
+                                  infer_bin(), test_data("models/stories260K.gguf"));
+    assert_int_equal(r.status, 0);
+    const char *j = strstr(r.err, "{\"model\"");
+    assert_non_null(j);
+    cJSON *stats = cJSON_Parse(j);
+    assert_int_equal(cJSON_GetObjectItem(stats, "generated_tokens")->valueint, 256); /* 4 × the context */
+    assert_true(cJSON_GetObjectItem(stats, "context_shifts")->valueint >= 4);
+    assert_true(cJSON_GetObjectItem(stats, "kv_blocks_allocated")->valueint <= 4); /* 64 / 16 */
+    assert_true(strlen(r.out) > 500);
+    cJSON_Delete(stats);
+    run_free(&r);
+    /* Without it the run stops at the context end. */
+    r = run_cmd("%s -m %s -p 'Once upon a time' -c 64 -n 256 --temp 0 --ignore-eos --json", infer_bin(),
+                test_data("models/stories260K.gguf"));
+    assert_non_null(strstr(r.err, "\"stop_reason\":\"context full\""));
+    run_free(&r);
+    /* Peak memory does not grow with the length of the run. */
+    char model[4096];
+    snprintf(model, sizeof model, "%s", test_data("models/stories260K.gguf"));
+    char *short_run[] = {(char *)infer_bin(), "-m", model, "-c", "64", "-n", "256", "--context-shift", "--ignore-eos", "-s", "1", NULL};
+    char *long_run[] = {(char *)infer_bin(), "-m", model, "-c", "64", "-n", "4096", "--context-shift", "--ignore-eos", "-s", "1", NULL};
+    int st1, st2;
+    long a = peak_rss_kib(short_run, &st1), b = peak_rss_kib(long_run, &st2);
+    assert_int_equal(st1, 0);
+    assert_int_equal(st2, 0);
+    print_message("peak RSS: %ld KiB for 256 tokens, %ld KiB for 4096\n", a, b);
+    assert_true(b < a + 1024);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_info),
         cmocka_unit_test(test_stdout_is_only_text),
         cmocka_unit_test(test_malformed_models),
+        cmocka_unit_test(test_context_shift_long_run),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

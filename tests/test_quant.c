@@ -648,9 +648,20 @@ static void test_golden_ggml(void **state)
 /* (f) half precision                                                        */
 
 #if HAVE_X86
+#include <cpuid.h>
 __attribute__((target("f16c"))) static float hw_h2f(uint16_t h) { return _cvtsh_ss(h); }
 __attribute__((target("f16c"))) static uint16_t hw_f2h(float f) { return _cvtss_sh(f, 0); }
-static bool have_f16c(void) { return __builtin_cpu_supports("f16c"); }
+static bool have_f16c(void)
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const unsigned osxsave = 1u << 27, avx = 1u << 28, f16c = 1u << 29;
+    if ((c & (osxsave | avx | f16c)) != (osxsave | avx | f16c)) return false;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    return (lo & 6) == 6; /* the OS saves the YMM state */
+}
 #else
 static float hw_h2f(uint16_t h) { return fp16_to_fp32_soft(h); }
 static uint16_t hw_f2h(float f) { return fp32_to_fp16_soft(f); }

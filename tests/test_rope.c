@@ -154,6 +154,39 @@ static void test_linear_scaling_and_refusals(void **state)
     free(path);
 }
 
+/* After a context shift, the layer-0 keys (which depend on the token alone)
+ * equal those computed fresh at the new positions: the re-rotation is right. */
+static void test_context_shift_rerotates_keys(void **state)
+{
+    (void)state;
+    struct model *m = load(test_data("models/stories260K.gguf"));
+    char err[128];
+    struct context_params cp = {.n_ctx = 64, .n_batch = 64, .kv_block = 4, .n_seq_max = 2, .gemm_min_batch = 8,
+                                .kv_f32 = true};
+    struct context *c = context_new(m, &cp, err, sizeof err);
+    int32_t toks[20];
+    for (int i = 0; i < 20; i++) toks[i] = 1 + (i * 37) % 500;
+    float logits[512];
+    assert_int_equal(forward_seq(c, 0, toks, 20, 0, false, logits), 0);
+    assert_int_equal(context_shift(c, 0, 3, 7), 0); /* drop positions 3..9 */
+    assert_int_equal(c->kv.seqs[0].n_tokens, 13);
+    /* Fresh: the surviving tokens at their new positions, in sequence 1. */
+    int32_t kept[13];
+    for (int i = 0; i < 13; i++) kept[i] = i < 3 ? toks[i] : toks[i + 7];
+    assert_int_equal(forward_seq(c, 1, kept, 13, 0, false, logits), 0);
+    const int kd = c->kv.k_dim;
+    for (int p = 0; p < 13; p++) {
+        const float *a = kv_k(&c->kv, 0, 0, p), *b = kv_k(&c->kv, 1, 0, p);
+        for (int i = 0; i < kd; i++) assert_float_equal(a[i], b[i], 1e-4);
+        const float *va = kv_v(&c->kv, 0, 0, p), *vb = kv_v(&c->kv, 1, 0, p);
+        for (int i = 0; i < kd; i++) assert_float_equal(va[i], vb[i], 1e-6);
+    }
+    /* Blocks past the new end went back to the pool: 13 tokens in blocks of 4. */
+    assert_int_equal(c->kv.seqs[0].n_blocks, 4);
+    context_free(c);
+    model_free(m);
+}
+
 /* NORM rotates neighbours, NEOX the two halves: check on a unit vector. */
 static void test_pairing(void **state)
 {
@@ -181,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_llama3_scaling),
         cmocka_unit_test(test_linear_scaling_and_refusals),
         cmocka_unit_test(test_pairing),
+        cmocka_unit_test(test_context_shift_rerotates_keys),
     };
     return cmocka_run_group_tests_name("rope", tests, NULL, NULL);
 }

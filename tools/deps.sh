@@ -1,14 +1,16 @@
 #!/bin/sh
-# deps.sh build|test — make sure the Debian packages infer needs are installed.
+# deps.sh build|test|fuzz — make sure the Debian packages infer needs are installed.
 # Installs them with apt-get when running as root (or through sudo), otherwise
 # prints the exact command to run and fails.
 set -e
 build_pkgs="gcc make pkg-config libopenblas-openmp-dev libcjson-dev libpcre2-dev"
 test_pkgs="libcmocka-dev"
+fuzz_pkgs="clang libclang-rt-dev libomp-dev"
 case "$1" in
     build) want="$build_pkgs" ;;
     test)  want="$build_pkgs $test_pkgs" ;;
-    *) echo "usage: $0 build|test" >&2; exit 2 ;;
+    fuzz)  want="$build_pkgs $fuzz_pkgs" ;;
+    *) echo "usage: $0 build|test|fuzz" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
