@@ -13,6 +13,7 @@
 
 #include <omp.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -24,6 +25,7 @@
 
 #define MIN_BYTES ((size_t)64 << 20)
 #define RUNS 5
+#define HUGE_PAGE ((size_t)2 << 20)
 
 static double now_s(void)
 {
@@ -67,11 +69,16 @@ static uint64_t sum_slice(const uint8_t *p, size_t n)
 #endif
 }
 
-/* Buffer size: at least 1 GiB and 4× the LLC, but at most a quarter of RAM. */
+/* Buffer size: at least 1 GiB and twice the LLC (a cyclic stream through
+ * twice the cache finds nothing of itself left there), at most a quarter of
+ * RAM. INFER_BANDWIDTH_MIB overrides it: touching a large buffer for the
+ * first time is slow on some VMs, and a quick run can trade accuracy for it. */
 static size_t probe_bytes(size_t llc)
 {
+    const char *env = getenv("INFER_BANDWIDTH_MIB");
+    if (env && atol(env) > 0) return (size_t)atol(env) << 20;
     size_t want = (size_t)1 << 30;
-    if (llc && llc > want / 4) want = 4 * llc;
+    if (llc && llc > want / 2) want = 2 * llc;
     long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
     if (pages > 0 && psz > 0) {
         size_t cap = (size_t)pages * (size_t)psz / 4;
@@ -88,17 +95,21 @@ int bandwidth_measure(int n_threads, struct bandwidth_result *r)
     r->llc_bytes = l3 > 0 ? (size_t)l3 : l2 > 0 ? (size_t)l2 : 0;
 
     /* Each thread gets an equal slice, a multiple of the 256-byte loop step. */
-    size_t bytes = probe_bytes(r->llc_bytes), slice = 0;
-    uint8_t *buf = MAP_FAILED;
-    for (; bytes >= MIN_BYTES; bytes /= 2) {
+    size_t bytes = probe_bytes(r->llc_bytes), slice = 0, mapped = 0;
+    uint8_t *map = MAP_FAILED;
+    for (;; bytes /= 2) { /* out of address space or memory: try half */
         slice = bytes / (size_t)n_threads / 256 * 256;
-        buf = mmap(NULL, slice * (size_t)n_threads, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (buf != MAP_FAILED) break;
+        mapped = slice * (size_t)n_threads + HUGE_PAGE;
+        map = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (map != MAP_FAILED || bytes < 2 * MIN_BYTES) break;
     }
-    if (buf == MAP_FAILED || slice == 0) return -1;
+    if (map == MAP_FAILED || slice == 0) return -1;
     const size_t total = slice * (size_t)n_threads;
+    /* Huge-page aligned, so transparent huge pages can back all of it: far
+     * fewer page faults to fill it and TLB misses to read it. */
+    uint8_t *buf = (uint8_t *)(((uintptr_t)map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
 #ifdef MADV_HUGEPAGE
-    madvise(buf, total, MADV_HUGEPAGE); /* fewer TLB misses; a hint only */
+    madvise(buf, total, MADV_HUGEPAGE); /* a hint only */
 #endif
 
     /* First touch by the thread that will read the slice (NUMA-local pages). */
@@ -127,7 +138,7 @@ int bandwidth_measure(int n_threads, struct bandwidth_result *r)
         for (int t = 0; t < n_threads; t++) sink += sums[t];
         (void)sink;
     }
-    munmap(buf, total);
+    munmap(map, mapped);
     r->gbs = best;
     r->bytes = total;
     r->threads = n_threads;

@@ -15,10 +15,11 @@ struct bandwidth_result {
     int threads, runs;
 };
 
-/* Stream a buffer far larger than the last-level cache with n_threads
- * threads (wide loads, summed so nothing is optimized away), best of a few
- * runs. Returns 0, or -1 when the buffer cannot be allocated. Takes about a
- * second (most of it touching the buffer's pages once). */
+/* Stream a buffer far larger than the last-level cache (≥ 1 GiB and 2× the
+ * LLC; $INFER_BANDWIDTH_MIB sets another size) with n_threads threads (wide
+ * loads, summed so nothing is optimized away), best of a few runs. Returns
+ * 0, or -1 when the buffer cannot be allocated. Takes about a second, most of
+ * it faulting the buffer's pages in once (much longer in some VMs). */
 int bandwidth_measure(int n_threads, struct bandwidth_result *r);
 
 #endif

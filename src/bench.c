@@ -20,7 +20,6 @@
  */
 #include <cJSON.h>
 #include <errno.h>
-#include <limits.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,6 +49,7 @@ struct bench_env {
     uint64_t decode_weight_bytes;   /* weights read per decoded token */
     size_t kv_per_token;            /* K+V bytes one cached token holds */
     double machine_gbs;             /* --roofline, else 0 */
+    size_t machine_buf;             /* the probe's buffer size */
 };
 
 static uint64_t now_ns(void)
@@ -286,7 +286,10 @@ static cJSON *json_row(const struct bench_env *e, const struct bench_test *t)
         cJSON_AddNumberToObject(j, "decode_bandwidth_gbs", gbs);
         if (e->machine_gbs > 0) cJSON_AddNumberToObject(j, "bandwidth_pct", 100.0 * gbs / e->machine_gbs);
     }
-    if (e->machine_gbs > 0) cJSON_AddNumberToObject(j, "machine_bandwidth_gbs", e->machine_gbs);
+    if (e->machine_gbs > 0) {
+        cJSON_AddNumberToObject(j, "machine_bandwidth_gbs", e->machine_gbs);
+        cJSON_AddNumberToObject(j, "machine_bandwidth_buffer_bytes", (double)e->machine_buf);
+    }
     return j;
 }
 
@@ -381,6 +384,7 @@ int run_bench(const struct options *o, struct session *s)
             goto done;
         }
         e.machine_gbs = br.gbs;
+        e.machine_buf = br.bytes;
         fprintf(stderr, "infer: memory read bandwidth %.2f GB/s (%d threads, %.0f MiB buffer, LLC %.0f MiB, best of %d)\n",
                 br.gbs, br.threads, br.bytes / 1048576.0, br.llc_bytes / 1048576.0, br.runs);
     }

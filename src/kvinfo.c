@@ -94,7 +94,7 @@ int run_kv_info(const struct options *o, struct session *s)
     human((double)per_tok, a, sizeof a);
     fprintf(f, "per token:      %zu bytes (K %zu + V %zu) = %s\n", per_tok, k_tok, v_tok, a);
     human(ctx_bytes, a, sizeof a);
-    fprintf(f, "context %-7d %.0f bytes = %s\n", n_ctx, ctx_bytes, a);
+    fprintf(f, "context:        %d tokens, %.0f bytes = %s\n", n_ctx, ctx_bytes, a);
     human((double)mha_tok, a, sizeof a);
     human(mha_ctx, b, sizeof b);
     fprintf(f, "same as MHA:    %zu bytes per token (%s), %s for the context\n", mha_tok, a, b);
