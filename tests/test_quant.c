@@ -4,9 +4,9 @@
  * For every supported type, on Gaussian data quantized by from_float and on
  * random bytes with sane scales, over 1, 3, 7 and 16 blocks, from buffers at
  * odd addresses:
- *   (a) SIMD to_float == reference to_float, bit for bit (the quant code is
- *       built without FMA contraction, and the SIMD kernels use the same
- *       single-rounding mul / mul-then-sub as the scalar code);
+ *   (a) SIMD to_float == reference to_float, bit for bit (both compute the
+ *       same d*q and d*q - m; the products are exact in every format, so
+ *       not even FMA could change a bit);
  *   (b) SIMD vec_dot == reference vec_dot within a float-rounding bound;
  *   (c) reference vec_dot == double-precision dot of the dequantized weights
  *       with the dequantized activations (is the dot the right math?);

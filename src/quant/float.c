@@ -100,7 +100,7 @@ static inline __m256 bf16x8(const uint8_t *p)
     for (; i + 8 <= n; i += 8)                                                      \
         acc0 = _mm256_fmadd_ps(LOAD8(a + i * ELT), _mm256_loadu_ps(b + i), acc0);   \
     float s = hsum_f32_8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), _mm256_add_ps(acc2, acc3))); \
-    for (; i < n; i++) s += SCALAR(a + i * ELT) * b[i];                             \
+    for (; i < n; i++) s += SCALAR(a + i * ELT) * ld_f32(b + i);                             \
     return s;
 
 #define LOAD_F32(p) _mm256_loadu_ps((const float *)(const void *)(p))

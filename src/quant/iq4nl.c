@@ -115,7 +115,7 @@ void iq4_nl_to_float_avx2(const void *src, float *dst, int64_t n)
 {
     const block_iq4_nl *x = src;
     for (int64_t i = 0; i < n / QK4_NL; i++)
-        store_i8x32_scaled(dst + i * 32, iq4nl_values_32(x[i].qs), _mm256_set1_ps(fp16(x[i].d)));
+        store_i8x32_scaled(dst + i * 32, iq4nl_values_32(x[i].qs), fp16(x[i].d));
 }
 
 static inline __m256 iq4_nl_block(const block_iq4_nl *x, const block_q8_0 *y, __m256 acc)

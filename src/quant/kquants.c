@@ -862,25 +862,71 @@ float q5_K_dot_avx2(int64_t n, const void *w, const void *a)
     K4_DOT_BODY(block_q5_K, Q5K_SETUP, Q5K_LO, Q5K_HI)
 }
 
+/* Q4_K / Q5_K to_float: QLO(c)/QHI(c) as in the dot. */
+#define K4_TO_FLOAT_BODY(BLOCK, SETUP, QLO, QHI)                                                \
+    const BLOCK *x = src;                                                                       \
+    const __m256i m4 = _mm256_set1_epi8(0xF);                                                   \
+    for (int64_t i = 0; i < n / QK_K; i++) {                                                    \
+        const float d = fp16(x[i].d), min = fp16(x[i].dmin);                                    \
+        uint8_t sm[16];                                                                         \
+        k4_unpack_scales(x[i].scales, sm);                                                      \
+        SETUP                                                                                   \
+        float *yb = dst + i * QK_K;                                                             \
+        for (int c = 0; c < 4; c++) {                                                           \
+            const __m256i bits = loadu256(x[i].qs + 32 * c);                                    \
+            const float d1 = d * sm[2 * c], m1 = min * sm[8 + 2 * c];                           \
+            const float d2 = d * sm[2 * c + 1], m2 = min * sm[8 + 2 * c + 1];                   \
+            store_i8x32_affine2(yb + 64 * c, QLO, d1, m1, d1, m1);                              \
+            store_i8x32_affine2(yb + 64 * c + 32, QHI, d2, m2, d2, m2);                         \
+        }                                                                                       \
+    }
+
 void q4_K_to_float_avx2(const void *src, float *dst, int64_t n)
 {
-    const block_q4_K *x = src;
-    const __m256i m4 = _mm256_set1_epi8(0xF);
+    K4_TO_FLOAT_BODY(block_q4_K, , Q4K_LO, Q4K_HI)
+}
+
+void q5_K_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    K4_TO_FLOAT_BODY(block_q5_K, Q5K_SETUP, Q5K_LO, Q5K_HI)
+}
+
+void q2_K_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q2_K *x = src;
+    const __m256i m3 = _mm256_set1_epi8(3);
     for (int64_t i = 0; i < n / QK_K; i++) {
         const float d = fp16(x[i].d), min = fp16(x[i].dmin);
-        uint8_t sm[16];
-        k4_unpack_scales(x[i].scales, sm);
         float *yb = dst + i * QK_K;
-        for (int c = 0; c < 4; c++) {
+        for (int c = 0; c < 2; c++) {
             const __m256i bits = loadu256(x[i].qs + 32 * c);
-            const __m256i qq[2] = { _mm256_and_si256(bits, m4), _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4) };
-            for (int h = 0; h < 2; h++) {
-                const int j = 2 * c + h;
-                const __m256 dl = _mm256_set1_ps(d * sm[j]), ml = _mm256_set1_ps(min * sm[8 + j]);
-                __m256 f[4];
-                i8x32_to_f32(qq[h], f);
-                for (int k = 0; k < 4; k++)
-                    _mm256_storeu_ps(yb + 32 * j + 8 * k, _mm256_sub_ps(_mm256_mul_ps(dl, f[k]), ml));
+            for (int k = 0; k < 4; k++) {
+                const int g = 8 * c + 2 * k; /* groups g (first 16) and g + 1 */
+                const uint8_t s0 = x[i].scales[g], s1 = x[i].scales[g + 1];
+                store_i8x32_affine2(yb + 128 * c + 32 * k, _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3),
+                                    d * (s0 & 0xF), min * (s0 >> 4), d * (s1 & 0xF), min * (s1 >> 4));
+            }
+        }
+    }
+}
+
+void q3_K_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q3_K *x = src;
+    const __m256i m3 = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const float d = fp16(x[i].d);
+        int8_t sc[16];
+        q3k_unpack_scales(x[i].scales, sc);
+        const __m256i hbits = loadu256(x[i].hmask);
+        float *yb = dst + i * QK_K;
+        for (int c = 0; c < 2; c++) {
+            const __m256i bits = loadu256(x[i].qs + 32 * c);
+            for (int k = 0; k < 4; k++) {
+                const int g = 8 * c + 2 * k;
+                const __m256i ql = _mm256_and_si256(_mm256_srli_epi16(bits, 2 * k), m3);
+                const __m256i qh = _mm256_andnot_si256(bit_set_mask(hbits, 4 * c + k), four);
+                store_i8x32_scaled2(yb + 128 * c + 32 * k, _mm256_sub_epi8(ql, qh), d * sc[g], d * sc[g + 1]);
             }
         }
     }
@@ -937,15 +983,9 @@ void q6_K_to_float_avx2(const void *src, float *dst, int64_t n)
             __m256i q[4];
             q6k_chunk(&x[i], c, q);
             for (int k = 0; k < 4; k++) {
-                const int g = 8 * c + 2 * k; /* groups g (first 16) and g+1 */
-                __m256 f[4];
-                i8x32_to_f32(_mm256_sub_epi8(q[k], m32), f);
-                const __m256 d0 = _mm256_set1_ps(d * x[i].scales[g]), d1 = _mm256_set1_ps(d * x[i].scales[g + 1]);
-                float *o = yb + 128 * c + 32 * k;
-                _mm256_storeu_ps(o + 0, _mm256_mul_ps(d0, f[0]));
-                _mm256_storeu_ps(o + 8, _mm256_mul_ps(d0, f[1]));
-                _mm256_storeu_ps(o + 16, _mm256_mul_ps(d1, f[2]));
-                _mm256_storeu_ps(o + 24, _mm256_mul_ps(d1, f[3]));
+                const int g = 8 * c + 2 * k; /* (d * scale) * q, as the scalar code */
+                store_i8x32_scaled2(yb + 128 * c + 32 * k, _mm256_sub_epi8(q[k], m32), d * x[i].scales[g],
+                                    d * x[i].scales[g + 1]);
             }
         }
     }

@@ -244,7 +244,7 @@ void q4_0_to_float_avx2(const void *src, float *dst, int64_t n)
     const block_q4_0 *x = src;
     for (int64_t i = 0; i < n / QK4_0; i++) {
         const __m256i q = _mm256_sub_epi8(nibbles_32(x[i].qs), _mm256_set1_epi8(8));
-        store_i8x32_scaled(dst + i * 32, q, _mm256_set1_ps(fp16(x[i].d)));
+        store_i8x32_scaled(dst + i * 32, q, fp16(x[i].d));
     }
 }
 
@@ -264,13 +264,17 @@ float q4_0_dot_avx2(int64_t n, const void *w, const void *a)
     return dot_sum;
 }
 
+/* Q5_0's q - 16 as signed bytes: 0xF0 in the high bits where the 5th bit is clear. */
+static inline __m256i q5_0_quants(const block_q5_0 *x)
+{
+    const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8((char)0xF0));
+    return _mm256_or_si256(nibbles_32(x->qs), hi);
+}
+
 static inline __m256 q5_0_block(const block_q5_0 *x, const block_q8_0 *y, __m256 acc)
 {
     const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
-    /* q - 16 as a signed byte: 0xF0 in the high bits where the 5th bit is clear */
-    const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8((char)0xF0));
-    const __m256i qx = _mm256_or_si256(nibbles_32(x->qs), hi);
-    return _mm256_fmadd_ps(d, dot_i8_32(qx, loadu256((const void *)y->qs)), acc);
+    return _mm256_fmadd_ps(d, dot_i8_32(q5_0_quants(x), loadu256((const void *)y->qs)), acc);
 }
 
 float q5_0_dot_avx2(int64_t n, const void *w, const void *a)
@@ -305,6 +309,30 @@ float q4_1_dot_avx2(int64_t n, const void *w, const void *a)
 static inline __m256i q5_1_quants(const block_q5_1 *x)
 {
     return _mm256_or_si256(nibbles_32(x->qs), _mm256_and_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8(0x10)));
+}
+
+void q4_1_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q4_1 *x = src;
+    for (int64_t i = 0; i < n / QK4_1; i++) {
+        const float d = fp16(x[i].d), m = fp16(x[i].m);
+        store_i8x32_affine2(dst + i * 32, nibbles_32(x[i].qs), d, -m, d, -m);
+    }
+}
+
+void q5_0_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q5_0 *x = src;
+    for (int64_t i = 0; i < n / QK5_0; i++) store_i8x32_scaled(dst + i * 32, q5_0_quants(&x[i]), fp16(x[i].d));
+}
+
+void q5_1_to_float_avx2(const void *src, float *dst, int64_t n)
+{
+    const block_q5_1 *x = src;
+    for (int64_t i = 0; i < n / QK5_1; i++) {
+        const float d = fp16(x[i].d), m = fp16(x[i].m);
+        store_i8x32_affine2(dst + i * 32, q5_1_quants(&x[i]), d, -m, d, -m);
+    }
 }
 
 float q5_1_dot_avx2(int64_t n, const void *w, const void *a)

@@ -159,8 +159,7 @@ void q8_0_to_float_avx2(const void *src, float *dst, int64_t n)
 {
     const block_q8_0 *x = src;
     for (int64_t i = 0; i < n / QK8_0; i++)
-        store_i8x32_scaled(dst + i * QK8_0, loadu256((const void *)x[i].qs),
-                           _mm256_set1_ps(fp16(x[i].d)));
+        store_i8x32_scaled(dst + i * QK8_0, loadu256((const void *)x[i].qs), fp16(x[i].d));
 }
 
 static inline __m256 q8_0_block(const block_q8_0 *x, const block_q8_0 *y, __m256 acc)

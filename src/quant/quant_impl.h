@@ -13,10 +13,13 @@
 
 /* Strict float evaluation in all quant code: no a*b+c contraction into FMA
  * (explicit _mm256_fmadd_ps stays FMA). ggml-base, which holds ggml's
- * quantize_row_*_ref and dequantize_row_*, is built without FMA, so this is
- * what keeps our quantizers byte-identical with llama-quantize whatever -m
- * flags we get, and lets SIMD to_float equal the scalar one bit for bit.
- * This header must be the first include of every .c file in src/quant. */
+ * quantize_row_*_ref, is built without FMA; with contraction, -march=native
+ * would change rounding decisions inside the quantizers (nearest_int(x*s),
+ * q = x*id + 8.5, the error sums of make_qkx2_quants, ...) and our files
+ * would stop being byte-identical with llama-quantize (test_golden_ggml
+ * catches that). Dequantization does not depend on it: every d*sc*q product
+ * there fits in 24 bits and is exact. This header must be the first include
+ * of every .c file in src/quant, so the pragma covers everything after it. */
 #if defined(__clang__)
 #pragma clang fp contract(off)
 #elif defined(__GNUC__)
@@ -164,14 +167,6 @@ static inline float hsum_f32_8(__m256 x)
     return _mm_cvtss_f32(r);
 }
 
-static inline int hsum_i32_8(__m256i x)
-{
-    __m128i r = _mm_add_epi32(_mm256_castsi256_si128(x), _mm256_extracti128_si256(x, 1));
-    r = _mm_add_epi32(r, _mm_unpackhi_epi64(r, r));
-    r = _mm_add_epi32(r, _mm_shuffle_epi32(r, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(r);
-}
-
 static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline __m128i loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 
@@ -225,12 +220,34 @@ static inline void i8x32_to_f32(__m256i q, __m256 out[4])
     out[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi, 8)));
 }
 
-/* dst[0..31] = q * d (q signed bytes), the same single rounding as scalar. */
-static inline void store_i8x32_scaled(float *dst, __m256i q, __m256 d)
+/* dst[0..31] = q * d for 32 signed bytes q; elements 0..15 use d0, 16..31 d1.
+ * One rounded multiply, exactly what the scalar code computes. */
+static inline void store_i8x32_scaled2(float *dst, __m256i q, float d0, float d1)
 {
     __m256 f[4];
     i8x32_to_f32(q, f);
-    for (int k = 0; k < 4; k++) _mm256_storeu_ps(dst + 8 * k, _mm256_mul_ps(f[k], d));
+    const __m256 a = _mm256_set1_ps(d0), b = _mm256_set1_ps(d1);
+    _mm256_storeu_ps(dst + 0, _mm256_mul_ps(f[0], a));
+    _mm256_storeu_ps(dst + 8, _mm256_mul_ps(f[1], a));
+    _mm256_storeu_ps(dst + 16, _mm256_mul_ps(f[2], b));
+    _mm256_storeu_ps(dst + 24, _mm256_mul_ps(f[3], b));
+}
+
+static inline void store_i8x32_scaled(float *dst, __m256i q, float d) { store_i8x32_scaled2(dst, q, d, d); }
+
+/* dst[0..31] = d * q - m (rounded twice, as the scalar code, never fused);
+ * elements 0..15 use (d0, m0), 16..31 (d1, m1). "q * d + m" is the same
+ * computation with m negated (x - (-m) == x + m bit for bit). */
+static inline void store_i8x32_affine2(float *dst, __m256i q, float d0, float m0, float d1, float m1)
+{
+    __m256 f[4];
+    i8x32_to_f32(q, f);
+    const __m256 a = _mm256_set1_ps(d0), b = _mm256_set1_ps(d1);
+    const __m256 ma = _mm256_set1_ps(m0), mb = _mm256_set1_ps(m1);
+    _mm256_storeu_ps(dst + 0, _mm256_sub_ps(_mm256_mul_ps(a, f[0]), ma));
+    _mm256_storeu_ps(dst + 8, _mm256_sub_ps(_mm256_mul_ps(a, f[1]), ma));
+    _mm256_storeu_ps(dst + 16, _mm256_sub_ps(_mm256_mul_ps(b, f[2]), mb));
+    _mm256_storeu_ps(dst + 24, _mm256_sub_ps(_mm256_mul_ps(b, f[3]), mb));
 }
 
 /* Q4_K / Q5_K: the 8 scales and 8 mins as 16 int16 (scales in the low lane). */
@@ -315,13 +332,13 @@ DECL_TO_SIMD(f16); DECL_DOT_SIMD(f16);
 #endif
 DECL_TO_SIMD(q8_0); DECL_DOT_SIMD(q8_0);
 DECL_TO_SIMD(q4_0); DECL_DOT_SIMD(q4_0);
-DECL_DOT_SIMD(q4_1);
-DECL_DOT_SIMD(q5_0);
-DECL_DOT_SIMD(q5_1);
-DECL_DOT_SIMD(q2_K);
-DECL_DOT_SIMD(q3_K);
+DECL_TO_SIMD(q4_1); DECL_DOT_SIMD(q4_1);
+DECL_TO_SIMD(q5_0); DECL_DOT_SIMD(q5_0);
+DECL_TO_SIMD(q5_1); DECL_DOT_SIMD(q5_1);
+DECL_TO_SIMD(q2_K); DECL_DOT_SIMD(q2_K);
+DECL_TO_SIMD(q3_K); DECL_DOT_SIMD(q3_K);
 DECL_TO_SIMD(q4_K); DECL_DOT_SIMD(q4_K);
-DECL_DOT_SIMD(q5_K);
+DECL_TO_SIMD(q5_K); DECL_DOT_SIMD(q5_K);
 DECL_TO_SIMD(q6_K); DECL_DOT_SIMD(q6_K);
 DECL_TO_SIMD(iq4_nl); DECL_DOT_SIMD(iq4_nl);
 #endif
