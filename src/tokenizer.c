@@ -4,7 +4,19 @@
  *
  * The behaviour follows llama.cpp (llama-vocab.cpp): see tok_spm.c for the
  * SentencePiece-style merges, tok_bpe.c for byte-level BPE and tok_pretok.c
- * for the regex pre-tokenizers.
+ * for the regex pre-tokenizers. As there:
+ *   - special tokens (control, user-defined, unknown types) are cut out of the
+ *     text first, longest first; with parse_special false only user-defined
+ *     ones are (they are "added tokens", e.g. mpt's runs of spaces);
+ *   - an SPM text fragment at the start or after a special token gets a "▁"
+ *     prefix (tokenizer.ggml.add_space_prefix, default on);
+ *   - texts of end-of-turn / FIM tokens (<|im_end|>, <|eot_id|>, ...) are
+ *     forced to the control type, and end generation with EOS/EOT/EOM;
+ *   - phi-3 special tokens swallow the whitespace after them.
+ * Where llama.cpp has no answer or a bug, this file chooses safety: invalid
+ * UTF-8 keeps its bytes (byte fallback) instead of becoming U+FFFD, an SPM
+ * character the vocab cannot spell (no byte tokens) becomes UNK, and a
+ * missing or out-of-range special id (4294967295) is "unset".
  */
 #define _GNU_SOURCE /* memmem */
 #include <ctype.h>
@@ -485,17 +497,17 @@ static bool finalize(struct tokenizer *t, bool phi3)
     };
     static const char *const eot_texts[] = {
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
-        "<EOT>", "_<EOT>", "<\xEF\xBD\x9C" "end\xE2\x96\x81of\xE2\x96\x81sentence\xEF\xBD\x9C>",
+        "<EOT>", "_<EOT>", "<\357\275\234end\342\226\201of\342\226\201sentence\357\275\234>",
         "<end_of_utterance>",
     };
     /* FIM tokens: prefix/suffix/middle are only forced to control; pad, repo
      * and file separator also end generation (as in llama.cpp). */
     static const char *const fim_texts[][9] = {
-        {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>",
+        {"<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<\357\275\234fim\342\226\201begin\357\275\234>",
          "<PRE>", "\xE2\x96\x81<PRE>", "<|code_prefix|>", NULL},
-        {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81hole\xEF\xBD\x9C>",
+        {"<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<\357\275\234fim\342\226\201hole\357\275\234>",
          "<SUF>", "\xE2\x96\x81<SUF>", "<|code_suffix|>", NULL},
-        {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "end\xEF\xBD\x9C>",
+        {"<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<\357\275\234fim\342\226\201end\357\275\234>",
          "<MID>", "\xE2\x96\x81<MID>", "<|code_middle|>", NULL},
         {"<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>", NULL},
         {"<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>", NULL},
