@@ -38,8 +38,14 @@ static bool fail(struct cursor *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
     va_end(ap);
+    /* Names and keys come from the file: keep the message one printable line. */
+    for (char *p = c->err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return false;
 }
+
+/* Length of a file string for "%.*s" in messages: bounded, never negative. */
+#define SHOWN(s) ((int)((s).len > 200 ? 200 : (s).len))
 
 static bool take(struct cursor *c, void *dst, size_t n, const char *what)
 {
@@ -151,13 +157,13 @@ static bool read_value(struct cursor *c, struct gguf_kv *kv)
     uint32_t t = 0;
     if (!take_u32(c, &t, "metadata value type")) return false;
     if (t >= GGUF_TYPE_COUNT)
-        return fail(c, "metadata '%.*s' has unknown value type %u", (int)kv->key.len, kv->key.ptr, t);
+        return fail(c, "metadata '%.*s' has unknown value type %u", SHOWN(kv->key), kv->key.ptr, t);
     kv->type = (enum gguf_type)t;
     if (kv->type == GGUF_STRING) return take_str(c, &kv->val.str, "metadata string");
     if (kv->type != GGUF_ARRAY) {
         size_t es = scalar_size(kv->type);
         if (es > c->size - c->pos) return fail(c, "file truncated in metadata '%.*s'",
-                                               (int)kv->key.len, kv->key.ptr);
+                                               SHOWN(kv->key), kv->key.ptr);
         load_scalar(kv, kv->type, c->base + c->pos);
         c->pos += es;
         return true;
@@ -166,7 +172,7 @@ static bool read_value(struct cursor *c, struct gguf_kv *kv)
     if (!take_u32(c, &et, "array element type") || !take_u64(c, &kv->arr_n, "array length"))
         return false;
     if (et >= GGUF_TYPE_COUNT)
-        return fail(c, "metadata '%.*s' has unknown array element type %u", (int)kv->key.len,
+        return fail(c, "metadata '%.*s' has unknown array element type %u", SHOWN(kv->key),
                     kv->key.ptr, et);
     kv->arr_type = (enum gguf_type)et;
     kv->arr_data = c->base + c->pos;
@@ -174,9 +180,9 @@ static bool read_value(struct cursor *c, struct gguf_kv *kv)
         /* Each string takes at least its 8-byte length, which bounds the index. */
         if (kv->arr_n > (c->size - c->pos) / 8)
             return fail(c, "metadata '%.*s': array of %llu strings runs past end of file",
-                        (int)kv->key.len, kv->key.ptr, (unsigned long long)kv->arr_n);
+                        SHOWN(kv->key), kv->key.ptr, (unsigned long long)kv->arr_n);
         kv->strs = malloc((kv->arr_n ? kv->arr_n : 1) * sizeof *kv->strs);
-        if (!kv->strs) return fail(c, "out of memory indexing '%.*s'", (int)kv->key.len, kv->key.ptr);
+        if (!kv->strs) return fail(c, "out of memory indexing '%.*s'", SHOWN(kv->key), kv->key.ptr);
         for (uint64_t i = 0; i < kv->arr_n; i++)
             if (!take_str(c, &kv->strs[i], "array string")) return false;
         return true;
@@ -189,8 +195,33 @@ static int cmp_tensor_name(const void *a, const void *b)
     const struct gguf_tensor *x = *(const struct gguf_tensor *const *)a;
     const struct gguf_tensor *y = *(const struct gguf_tensor *const *)b;
     size_t n = x->name.len < y->name.len ? x->name.len : y->name.len;
-    int r = memcmp(x->name.ptr, y->name.ptr, n);
+    int r = n ? memcmp(x->name.ptr, y->name.ptr, n) : 0;
     return r ? r : (x->name.len > y->name.len) - (x->name.len < y->name.len);
+}
+
+static int cmp_kv_key(const void *a, const void *b)
+{
+    const struct gguf_kv *x = *(const struct gguf_kv *const *)a;
+    const struct gguf_kv *y = *(const struct gguf_kv *const *)b;
+    size_t n = x->key.len < y->key.len ? x->key.len : y->key.len;
+    int r = n ? memcmp(x->key.ptr, y->key.ptr, n) : 0;
+    return r ? r : (x->key.len > y->key.len) - (x->key.len < y->key.len);
+}
+
+/* A key given twice is ambiguous (which value wins?): refuse it, as llama.cpp does. */
+static bool check_duplicate_keys(struct gguf_file *f, struct cursor *c)
+{
+    if (f->n_kv < 2) return true;
+    const struct gguf_kv **order = malloc(f->n_kv * sizeof *order);
+    if (!order) return fail(c, "out of memory");
+    for (uint64_t i = 0; i < f->n_kv; i++) order[i] = &f->kv[i];
+    qsort(order, f->n_kv, sizeof *order, cmp_kv_key);
+    bool ok = true;
+    for (uint64_t i = 1; i < f->n_kv && ok; i++)
+        if (!cmp_kv_key(&order[i - 1], &order[i]))
+            ok = fail(c, "duplicate metadata key '%.*s'", SHOWN(order[i]->key), order[i]->key.ptr);
+    free(order);
+    return ok;
 }
 
 static int cmp_tensor_offset(const void *a, const void *b)
@@ -265,6 +296,7 @@ static bool parse(struct gguf_file *f, struct cursor *c)
     if (!f->kv || !f->tensors) return fail(c, "out of memory");
     for (uint64_t i = 0; i < f->n_kv; i++)
         if (!read_kv(c, &f->kv[i])) return false;
+    if (!check_duplicate_keys(f, c)) return false;
 
     f->alignment = GGUF_DEFAULT_ALIGNMENT;
     const struct gguf_kv *al = gguf_find(f, "general.alignment");
@@ -476,6 +508,7 @@ int64_t gguf_arr_int(const struct gguf_kv *kv, uint64_t i)
 {
     struct gguf_kv tmp = {0};
     load_scalar(&tmp, kv->arr_type, kv->arr_data + i * scalar_size(kv->arr_type));
-    if (kv->arr_type == GGUF_F32 || kv->arr_type == GGUF_F64) return (int64_t)tmp.val.f;
+    if (kv->arr_type == GGUF_F32 || kv->arr_type == GGUF_F64) /* NaN / out of range: 0, not UB */
+        return tmp.val.f > -9.2e18 && tmp.val.f < 9.2e18 ? (int64_t)tmp.val.f : 0;
     return is_signed(kv->arr_type) ? tmp.val.i : (int64_t)tmp.val.u;
 }

@@ -200,7 +200,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             *(float *)field = x;
         } else { /* OPT_SEED */
             unsigned long long x = strtoull(v, &end, 10);
-            if (errno || end == v || *end || v[0] == '-') return bad_value(a, v, op);
+            if (errno || end == v || *end || strchr(v, '-')) return bad_value(a, v, op); /* strtoull takes " -1" */
             *(uint64_t *)field = x;
             o->seed_given = true;
         }

@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,6 +58,9 @@ static bool lfail(struct loader *L, const char *fmt, ...)
         vsnprintf(L->err + n, L->errlen - (size_t)n, fmt, ap);
         va_end(ap);
     }
+    /* Names in the message come from the file: keep it one printable line. */
+    for (char *p = L->err; L->errlen && *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return false;
 }
 
@@ -101,7 +106,8 @@ static bool get_hp_float(struct loader *L, const char *key, float *out)
     case GGUF_WRONG_TYPE: return lfail(L, "metadata '%s' has the wrong type (expected a float)", full);
     case GGUF_OK: break;
     }
-    if (!isfinite(v) || v < 0) return lfail(L, "metadata '%s' = %g is out of range", full, v);
+    if (!isfinite(v) || v < 0 || v > FLT_MAX) /* (float)v must be defined */
+        return lfail(L, "metadata '%s' = %g is out of range", full, v);
     *out = (float)v;
     return true;
 }
@@ -217,11 +223,15 @@ struct model *model_from_gguf(struct gguf_file *f, char *err, size_t errlen)
         lfail(&L, "out of memory");
         return NULL;
     }
+    /* Vocab-only files (llama.cpp's ggml-vocab-*.gguf) name an architecture too. */
+    if (f->n_tensors == 0) {
+        lfail(&L, "no tensors (a vocab-only file?): cannot run it as a model");
+        goto fail;
+    }
     struct gguf_str a;
     switch (gguf_get_str(f, "general.architecture", &a)) {
     case GGUF_MISSING:
-        lfail(&L, f->n_tensors ? "missing metadata 'general.architecture'"
-                               : "no tensors (a vocab-only file?): cannot run it as a model");
+        lfail(&L, "missing metadata 'general.architecture'");
         goto fail;
     case GGUF_WRONG_TYPE: lfail(&L, "metadata 'general.architecture' is not a string"); goto fail;
     case GGUF_OK: break;
@@ -336,7 +346,8 @@ struct model *model_from_llama2c(const char *path, char *err, size_t errlen)
     struct hparams *hp = &m->hp;
     bool shared = h[5] > 0;
     hp->dim = h[0]; hp->ffn_dim = h[1]; hp->n_layer = h[2]; hp->n_head = h[3];
-    hp->n_kv_head = h[4]; hp->n_vocab = shared ? h[5] : -h[5]; hp->ctx_train = h[6];
+    hp->n_kv_head = h[4]; hp->ctx_train = h[6];
+    hp->n_vocab = shared ? h[5] : h[5] == INT32_MIN ? 0 : -h[5]; /* 0 (no -INT32_MIN): rejected below */
     if (hp->dim <= 0 || hp->ffn_dim <= 0 || hp->n_layer <= 0 || hp->n_head <= 0 || hp->n_kv_head <= 0 ||
         hp->n_vocab <= 0 || hp->ctx_train <= 0 || hp->dim % hp->n_head || hp->n_head % hp->n_kv_head ||
         hp->dim > (1 << 16) || hp->ffn_dim > (1 << 18) || hp->n_layer > 1024 || hp->n_vocab > (1 << 20) ||

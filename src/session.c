@@ -95,6 +95,9 @@ int load_session(const struct options *o, bool need_model, struct session *s)
     }
     return 0;
 fail:
+    /* One line, whatever bytes the file put into the message. */
+    for (char *p = err; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     fprintf(stderr, "infer: %s\n", err);
     free_session(s);
     return 1;
