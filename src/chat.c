@@ -27,19 +27,6 @@
 #include "chat_template.h"
 #include "cli.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_interrupted = 1;
-}
-
 /* The chat format: --chat-template, else the model's tokenizer.chat_template,
  * else ChatML when the vocabulary has its tokens. Returns false (reported)
  * when there is none to use. */
@@ -254,9 +241,7 @@ int run_chat(const struct options *o, struct session *s)
               "quits\n",
               stderr);
     /* No SA_RESTART: Ctrl-C at the prompt interrupts the read. */
-    struct sigaction sa = {.sa_handler = on_sigint};
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    catch_signals();
 
     bool eot_in_cache = false;
     const bool bos = tokenizer_add_bos(s->tok) && !o->no_bos;
@@ -307,9 +292,9 @@ int run_chat(const struct options *o, struct session *s)
             break;
         }
         struct turn_stats st = {.turn = turn++, .n_prompt = n};
-        double t0 = now_s();
+        double t0 = now_seconds();
         int frc = n ? forward_seq(c.ctx, 0, ids, (int)n, c.pos, false, c.logits) : 0;
-        st.t_prompt = now_s() - t0;
+        st.t_prompt = now_seconds() - t0;
         for (size_t i = 0; i < n; i++) sampler_accept(&c.smp, ids[i]);
         free(ids);
         if (frc) {
@@ -319,9 +304,9 @@ int run_chat(const struct options *o, struct session *s)
         }
         c.pos += (int)n;
 
-        double t1 = now_s();
+        double t1 = now_seconds();
         st.stop = reply(&c, &st.n_gen, &eot_in_cache);
-        st.t_gen = now_s() - t1;
+        st.t_gen = now_seconds() - t1;
         if (chat_conv_reply(&conv)) {
             fprintf(stderr, "infer: out of memory\n");
             rc = 1;

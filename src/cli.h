@@ -57,6 +57,11 @@ struct session {
 };
 
 extern volatile sig_atomic_t g_interrupted; /* set by SIGINT: stop generating */
+/* SIGINT sets g_interrupted (modes stop at the next token); SIGPIPE is ignored
+ * so a closed stdout shows up as a failed out_write(). */
+void catch_signals(void);
+/* Monotonic wall-clock seconds, for the statistics lines. */
+double now_seconds(void);
 
 int load_session(const struct options *o, bool need_model, struct session *s);
 void free_session(struct session *s);

@@ -15,19 +15,6 @@
 
 #include "cli.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_interrupted = 1;
-}
-
 /* --dump-logits: one JSON array per prompt position. */
 static bool dump_logits(const char *path, const float *logits, size_t n_pos, int n_vocab)
 {
@@ -141,9 +128,7 @@ int run_generate(const struct options *o, struct session *s)
             o->model_path, m->arch->name, m->hp.n_layer, m->hp.dim, m->hp.n_head, m->hp.n_kv_head, n_vocab,
             n_ctx, o->n_threads);
 
-    struct sigaction sa = {.sa_handler = on_sigint};
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    catch_signals();
 
     char buf[4096];
     struct detokenizer dt;
@@ -159,9 +144,9 @@ int run_generate(const struct options *o, struct session *s)
     /* Generated text continues the prompt, so no leading space is stripped. */
     if (!o->echo) detok_init(&dt, s->tok, false);
 
-    double t0 = now_s();
+    double t0 = now_seconds();
     int frc = forward_seq(ctx, 0, prompt, (int)n_prompt, 0, o->dump_logits != NULL, logits);
-    double t_prompt = now_s() - t0;
+    double t_prompt = now_seconds() - t0;
     if (frc) {
         fprintf(stderr, "infer: %s\n", frc == -1 ? "out of KV cache memory during the prompt" : "invalid token in the prompt");
         goto done;
@@ -173,7 +158,7 @@ int run_generate(const struct options *o, struct session *s)
 
     int n_gen = 0, pos = (int)n_prompt, n_shifts = 0;
     const char *stop = "limit";
-    double t1 = now_s();
+    double t1 = now_seconds();
     while (stdout_ok && n_gen != o->n_predict) {
         if (g_interrupted) { stop = "interrupted"; break; }
         int32_t tok = sampler_sample(&smp, logits);
@@ -196,7 +181,7 @@ int run_generate(const struct options *o, struct session *s)
         }
         if (forward_seq(ctx, 0, &tok, 1, pos++, false, logits)) { stop = "out of KV memory"; break; }
     }
-    double t_gen = now_s() - t1;
+    double t_gen = now_seconds() - t1;
     if (stdout_ok) {
         size_t k = detok_flush(&dt, buf, sizeof buf);
         if (k) out_write(buf, k);

@@ -28,19 +28,6 @@
 
 #define DEFAULT_CTX 512   /* llama-perplexity's default */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_interrupted = 1;
-}
-
 /* -log softmax(logits)[tok], in double: the max is subtracted first so exp
  * cannot overflow, and the sum over a large vocabulary keeps its precision. */
 static double nll_of(const float *logits, int n_vocab, int32_t tok)
@@ -125,9 +112,7 @@ int run_perplexity(const struct options *o, struct session *s)
         want[j] = j >= first && j < n_ctx - 1; /* only the scored positions need logits */
     }
 
-    struct sigaction sa = {.sa_handler = on_sigint};
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    catch_signals();
     const bool bar = isatty(STDERR_FILENO);
     fprintf(stderr, "infer: perplexity over %d chunks of %d tokens (%zu tokens in %s), batch %d, scoring %d tokens per chunk\n",
             n_chunk, n_ctx, n_tokens, src, n_batch, n_score);
@@ -136,7 +121,7 @@ int run_perplexity(const struct options *o, struct session *s)
     long count = 0;
     int done_chunks = 0;
     bool stdout_ok = true;
-    const double t0 = now_s();
+    const double t0 = now_seconds();
     for (int i = 0; i < n_chunk && !g_interrupted; i++) {
         memcpy(chunk, tokens + (size_t)i * n_ctx, (size_t)n_ctx * sizeof *chunk);
         if (add_bos) chunk[0] = bos;
@@ -157,14 +142,14 @@ int run_perplexity(const struct options *o, struct session *s)
         res[i].nll_sum = cs;
         res[i].ppl_run = exp(nll / count);
         done_chunks++;
-        if (bar) progress(done_chunks, n_chunk, now_s() - t0);
+        if (bar) progress(done_chunks, n_chunk, now_seconds() - t0);
         if (!o->json && stdout_ok) {
             char buf[64];
             int k = snprintf(buf, sizeof buf, "[%d]%.4f,", i + 1, res[i].ppl_run);
             stdout_ok = out_write(buf, (size_t)k);
         }
     }
-    const double elapsed = now_s() - t0;
+    const double elapsed = now_seconds() - t0;
     if (bar) fputc('\n', stderr);
     if (!o->json && stdout_ok) stdout_ok = out_write("\n", 1); /* ends the progress line */
     if (done_chunks == 0) goto done; /* interrupted before any result */

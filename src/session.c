@@ -8,11 +8,32 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 
 volatile sig_atomic_t g_interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    g_interrupted = 1;
+}
+
+void catch_signals(void)
+{
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 bool out_write(const char *buf, size_t n)
 {
@@ -111,21 +132,39 @@ void free_session(struct session *s)
     memset(s, 0, sizeof *s);
 }
 
+/* Prompts larger than this are refused (a prompt is at most 2^24 tokens of
+ * context anyway); it also bounds what `-f /dev/zero` can make us allocate. */
+#define MAX_PROMPT_BYTES ((size_t)256 << 20)
+
+/* The whole stream; NULL with errno set on a read error, or with errno =
+ * EFBIG when it is larger than MAX_PROMPT_BYTES. */
 static char *read_stream(FILE *f, size_t *len)
 {
     size_t cap = 4096, n = 0;
     char *buf = malloc(cap);
     while (buf) {
         if (n == cap) {
+            if (cap >= MAX_PROMPT_BYTES) {
+                if (fgetc(f) == EOF && !ferror(f)) break; /* exactly the limit */
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
             char *b = realloc(buf, cap *= 2);
-            if (!b) { free(buf); return NULL; }
+            if (!b) { free(buf); errno = ENOMEM; return NULL; }
             buf = b;
         }
         size_t r = fread(buf + n, 1, cap - n, f);
         n += r;
         if (r == 0) break;
     }
-    if (buf && ferror(f)) { free(buf); return NULL; }
+    if (buf && ferror(f)) {
+        int e = errno;
+        free(buf);
+        errno = e ? e : EIO;
+        return NULL;
+    }
+    if (!buf) errno = ENOMEM;
     *len = n;
     return buf;
 }
@@ -167,6 +206,8 @@ int32_t *prompt_tokens(const struct options *o, const struct session *s, size_t 
     if (o->prompt_ids) return parse_ids(o->prompt_ids, tokenizer_n_vocab(s->tok), n);
     char *text = NULL;
     size_t len = 0;
+    const char *src = o->prompt_file ? o->prompt_file : "stdin";
+    errno = 0;
     if (o->prompt) {
         len = strlen(o->prompt);
         text = malloc(len + 1);
@@ -185,7 +226,10 @@ int32_t *prompt_tokens(const struct options *o, const struct session *s, size_t 
         text = calloc(1, 1);
     }
     if (!text) {
-        fprintf(stderr, "infer: cannot read the prompt\n");
+        if (errno == EFBIG)
+            fprintf(stderr, "infer: %s: cannot read the prompt: larger than %zu MiB\n", src, MAX_PROMPT_BYTES >> 20);
+        else
+            fprintf(stderr, "infer: %s: cannot read the prompt: %s\n", src, strerror(errno ? errno : ENOMEM));
         return NULL;
     }
     bool bos = tokenizer_add_bos(s->tok) && !o->no_bos;

@@ -100,67 +100,14 @@ fail:
 
 /* ---- the merge loop ---- */
 
-struct bigram {
-    int32_t left, right;
-    int32_t rank;
-    uint32_t size;
-};
-
-/* min-heap on (rank, left) */
-static inline bool bg_less(const struct bigram *a, const struct bigram *b)
-{
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-struct heap {
-    struct bigram *v;
-    size_t n, cap;
-};
-
-static bool heap_push(struct heap *h, struct bigram x)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        struct bigram *nv = realloc(h->v, nc * sizeof *nv);
-        if (!nv) return false;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bg_less(&x, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = x;
-    return true;
-}
-
-static struct bigram heap_pop(struct heap *h)
-{
-    struct bigram top = h->v[0], x = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bg_less(&h->v[c + 1], &h->v[c])) c++;
-        if (!bg_less(&h->v[c], &x)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = x;
-    return top;
-}
-
 static bool add_bigram(const struct bpe_merges *m, const char *buf, const struct tok_scratch *s,
-                       struct heap *h, int32_t l, int32_t r)
+                       struct bigram_queue *h, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0) return true;
     uint32_t size = s->n[l] + s->n[r];
     int32_t rank = tok_map_get(&m->map, buf + s->start[l], size, s->n[l]);
     if (rank < 0) return true;
-    return heap_push(h, (struct bigram){l, r, rank, size});
+    return bigram_push(h, (struct bigram){l, r, -(float)rank, size}); /* ranks < 2^24: exact */
 }
 
 bool tok_bpe_encode_word(const struct tokenizer *t, const char *word, size_t len,
@@ -176,7 +123,7 @@ bool tok_bpe_encode_word(const struct tokenizer *t, const char *word, size_t len
     }
     char *buf = ws->buf;
     struct tok_scratch *s = ws;
-    struct heap h = {ws->heap, 0, ws->heap_cap / sizeof(struct bigram)};
+    struct bigram_queue h = {ws->heap, 0, ws->heap_cap / sizeof(struct bigram)};
     bool ok = false;
 
     uint32_t bl = 0;
@@ -200,7 +147,7 @@ bool tok_bpe_encode_word(const struct tokenizer *t, const char *word, size_t len
     for (size_t i = 1; i < len; i++)
         if (!add_bigram(t->merges, buf, s, &h, (int32_t)i - 1, (int32_t)i)) goto done;
     while (h.n) {
-        struct bigram bg = heap_pop(&h);
+        struct bigram bg = bigram_pop(&h);
         int32_t l = bg.left, r = bg.right;
         if (s->n[l] == 0 || s->n[r] == 0 || s->n[l] + s->n[r] != bg.size) continue; /* outdated */
         s->n[l] += s->n[r];

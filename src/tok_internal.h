@@ -123,6 +123,21 @@ struct tok_scratch {
     struct pretok_ws *pre;
 };
 bool tok_scratch_syms(struct tok_scratch *s, size_t n);
+
+/* The merge queue both merge loops use: candidate pairs of adjacent symbols
+ * (left, right), best first: highest priority, then leftmost. SPM's priority
+ * is the merged piece's score, BPE's the negated merge rank. */
+struct bigram {
+    int32_t left, right;
+    float priority;
+    uint32_t size;      /* bytes of the merged piece */
+};
+struct bigram_queue {
+    struct bigram *v;
+    size_t n, cap;
+};
+bool bigram_push(struct bigram_queue *q, struct bigram x);
+struct bigram bigram_pop(struct bigram_queue *q);
 void tok_scratch_free(struct tok_scratch *s);
 
 /* SPM: encode one fragment (already space-escaped, prefix added). */

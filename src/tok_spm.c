@@ -16,67 +16,14 @@
 
 #include "tok_internal.h"
 
-struct bigram {
-    int32_t left, right;
-    float score;
-    uint32_t size;
-};
-
-/* max-heap on score, ties → smaller left */
-static inline bool bg_before(const struct bigram *a, const struct bigram *b)
-{
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-struct heap {
-    struct bigram *v;
-    size_t n, cap;
-};
-
-static bool heap_push(struct heap *h, struct bigram x)
-{
-    if (h->n == h->cap) {
-        size_t nc = h->cap ? h->cap * 2 : 64;
-        struct bigram *nv = realloc(h->v, nc * sizeof *nv);
-        if (!nv) return false;
-        h->v = nv;
-        h->cap = nc;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bg_before(&x, &h->v[p])) break;
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = x;
-    return true;
-}
-
-static struct bigram heap_pop(struct heap *h)
-{
-    struct bigram top = h->v[0], x = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bg_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!bg_before(&h->v[c], &x)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = x;
-    return top;
-}
-
 static bool try_add_bigram(const struct tokenizer *t, const char *text, const struct tok_scratch *s,
-                           struct heap *h, int32_t l, int32_t r)
+                           struct bigram_queue *h, int32_t l, int32_t r)
 {
     if (l < 0 || r < 0) return true;
     uint32_t size = s->n[l] + s->n[r];
     int32_t id = tok_map_get(&t->vocab, text + s->start[l], size, 0);
     if (id < 0) return true;
-    return heap_push(h, (struct bigram){l, r, t->score[id], size});
+    return bigram_push(h, (struct bigram){l, r, t->score[id], size});
 }
 
 bool tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, struct tok_scratch *ws,
@@ -85,7 +32,7 @@ bool tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, str
     if (len == 0) return true;
     if (len > INT32_MAX || !tok_scratch_syms(ws, len)) return false;
     struct tok_scratch *s = ws;
-    struct heap h = {ws->heap, 0, ws->heap_cap / sizeof(struct bigram)};
+    struct bigram_queue h = {ws->heap, 0, ws->heap_cap / sizeof(struct bigram)};
     bool ok = false;
 
     int32_t ns = 0;
@@ -104,7 +51,7 @@ bool tok_spm_encode(const struct tokenizer *t, const char *text, size_t len, str
     for (int32_t i = 1; i < ns; i++)
         if (!try_add_bigram(t, text, s, &h, i - 1, i)) goto done;
     while (h.n) {
-        struct bigram bg = heap_pop(&h);
+        struct bigram bg = bigram_pop(&h);
         int32_t l = bg.left, r = bg.right;
         if (s->n[l] == 0 || s->n[r] == 0 || s->n[l] + s->n[r] != bg.size) continue; /* outdated */
         s->n[l] += s->n[r];

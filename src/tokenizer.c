@@ -74,6 +74,47 @@ bool tok_scratch_syms(struct tok_scratch *s, size_t n)
     return true;
 }
 
+static inline bool bigram_before(const struct bigram *a, const struct bigram *b)
+{
+    return a->priority > b->priority || (a->priority == b->priority && a->left < b->left);
+}
+
+bool bigram_push(struct bigram_queue *q, struct bigram x)
+{
+    if (q->n == q->cap) {
+        size_t nc = q->cap ? q->cap * 2 : 64;
+        struct bigram *nv = realloc(q->v, nc * sizeof *nv);
+        if (!nv) return false;
+        q->v = nv;
+        q->cap = nc;
+    }
+    size_t i = q->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!bigram_before(&x, &q->v[p])) break;
+        q->v[i] = q->v[p];
+        i = p;
+    }
+    q->v[i] = x;
+    return true;
+}
+
+struct bigram bigram_pop(struct bigram_queue *q)
+{
+    struct bigram top = q->v[0], x = q->v[--q->n];
+    size_t i = 0;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= q->n) break;
+        if (c + 1 < q->n && bigram_before(&q->v[c + 1], &q->v[c])) c++;
+        if (!bigram_before(&q->v[c], &x)) break;
+        q->v[i] = q->v[c];
+        i = c;
+    }
+    if (q->n) q->v[i] = x;
+    return top;
+}
+
 void tok_scratch_free(struct tok_scratch *s)
 {
     free(s->buf);
