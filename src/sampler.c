@@ -93,21 +93,46 @@ static void apply_penalties(struct sampler *s, float *logits)
     }
 }
 
+/* Sift the candidate at i down a min-heap of n (the worst candidate on top). */
+static void sift_down(struct candidate *h, int n, int i)
+{
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= n) return;
+        if (c + 1 < n && cmp_desc(&h[c + 1], &h[c]) > 0) c++;
+        if (cmp_desc(&h[c], &h[i]) <= 0) return;
+        struct candidate t = h[i];
+        h[i] = h[c];
+        h[c] = t;
+        i = c;
+    }
+}
+
+/* The k best logits into s->cand[0..k), best first. A heap of k keeps this
+ * O(n log k): sorting a 150k vocabulary for every token would cost more than
+ * a small model's forward pass. */
+static int select_top(struct sampler *s, const float *logits, int k)
+{
+    struct candidate *h = s->cand;
+    for (int i = 0; i < k; i++) h[i] = (struct candidate){i, logits[i]};
+    for (int i = k / 2 - 1; i >= 0; i--) sift_down(h, k, i);
+    for (int i = k; i < s->n_vocab; i++) {
+        const struct candidate c = {i, logits[i]};
+        if (cmp_desc(&c, &h[0]) >= 0) continue; /* not better than the worst kept */
+        h[0] = c;
+        sift_down(h, k, 0);
+    }
+    qsort(h, (size_t)k, sizeof *h, cmp_desc);
+    return k;
+}
+
 int32_t sampler_sample(struct sampler *s, float *logits)
 {
     const struct sampler_params *p = &s->p;
     apply_penalties(s, logits);
     if (p->temp <= 0.0f) return argmax(logits, s->n_vocab);
 
-    int n = s->n_vocab;
-    for (int i = 0; i < n; i++) s->cand[i] = (struct candidate){i, logits[i]};
-    if (p->top_k > 0 && p->top_k < n) {
-        /* Partial selection would do; a full sort of the vocab is cheap next to a forward pass. */
-        qsort(s->cand, (size_t)n, sizeof *s->cand, cmp_desc);
-        n = p->top_k;
-    } else {
-        qsort(s->cand, (size_t)n, sizeof *s->cand, cmp_desc);
-    }
+    int n = select_top(s, logits, p->top_k > 0 && p->top_k < s->n_vocab ? p->top_k : s->n_vocab);
     /* Probabilities at temperature 1 for top-p and min-p, as llama.cpp's chain does. */
     double *prob = malloc((size_t)n * sizeof *prob);
     if (!prob) return s->cand[0].id;
