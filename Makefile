@@ -126,6 +126,7 @@ bench: all
 # silence known ones); run.sh fails the run on any other such report.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= gguf tokenizer llama2c
+FUZZ_JOBS    ?= 1
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build/fuzz
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -149,7 +150,7 @@ fuzz-build: $(FUZZ_TARGETS:%=$(FUZZ_BUILD)/fuzz_%) $(FUZZ_BUILD)/mkseeds
 fuzz:
 	@tools/deps.sh fuzz
 	@$(MAKE) --no-print-directory fuzz-build
-	@fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	@FUZZ_JOBS=$(FUZZ_JOBS) fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build build-san infer infer-quantize

@@ -52,10 +52,10 @@ static inline bool fuzz_valid_utf8(const unsigned char *s, size_t n)
 }
 
 /* A load error: one line that starts with "name: " and says something. */
-static inline void fuzz_check_error(const char *what, const char *err, const char *name)
+static inline void fuzz_check_error(const char *what, const char *err, size_t errlen, const char *name)
 {
-    size_t nl = strlen(name), n = strnlen(err, 4096);
-    if (n == 4096) FUZZ_FAIL("%s: error message not terminated", what);
+    size_t nl = strlen(name), n = strnlen(err, errlen);
+    if (n == errlen) FUZZ_FAIL("%s: error message not terminated", what);
     if (n <= nl + 2 || strncmp(err, name, nl) || err[nl] != ':' || err[nl + 1] != ' ')
         FUZZ_FAIL("%s: error message does not name the input: [%s]", what, err);
     for (size_t i = 0; i < n; i++)

@@ -85,7 +85,7 @@ static int fuzz_gguf_input(const uint8_t *data, size_t size)
     char err[1024];
     struct gguf_file *f = gguf_open_memory(data, size, FUZZ_GGUF_NAME, err, sizeof err);
     if (!f) {
-        fuzz_check_error("gguf_open_memory", err, FUZZ_GGUF_NAME);
+        fuzz_check_error("gguf_open_memory", err, sizeof err, FUZZ_GGUF_NAME);
         return 0;
     }
     volatile uint64_t sink = fuzz_gguf_traverse(f);
@@ -94,7 +94,7 @@ static int fuzz_gguf_input(const uint8_t *data, size_t size)
 
     struct tokenizer *t = tokenizer_load_gguf(f, err, sizeof err);
     if (!t) {
-        fuzz_check_error("tokenizer_load_gguf", err, FUZZ_GGUF_NAME);
+        fuzz_check_error("tokenizer_load_gguf", err, sizeof err, FUZZ_GGUF_NAME);
     } else {
         size_t n;
         static const char text[] = "Hello world! <s> 123 \xe4\xbd\xa0\xe5\xa5\xbd \xff\xfe ";
@@ -112,7 +112,7 @@ static int fuzz_gguf_input(const uint8_t *data, size_t size)
     }
     struct model *m = model_from_gguf(f, err, sizeof err);
     if (!m) {
-        fuzz_check_error("model_from_gguf", err, FUZZ_GGUF_NAME);
+        fuzz_check_error("model_from_gguf", err, sizeof err, FUZZ_GGUF_NAME);
         gguf_close(f);
     } else {
         if (t && m->hp.n_vocab == tokenizer_n_vocab(t)) fuzz_run_model(m, tokenizer_bos(t));

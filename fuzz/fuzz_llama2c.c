@@ -20,7 +20,7 @@ static int fuzz_llama2c_input(const uint8_t *data, size_t size)
     char err[1024];
     struct model *m = model_from_llama2c(path, err, sizeof err);
     if (!m) {
-        fuzz_check_error("model_from_llama2c", err, path);
+        fuzz_check_error("model_from_llama2c", err, sizeof err, path);
     } else {
         fuzz_run_model(m, 1);
     }
@@ -30,7 +30,7 @@ static int fuzz_llama2c_input(const uint8_t *data, size_t size)
         if (n_vocab[k] <= 0 || (k == 1 && n_vocab[0] == 512)) continue;
         struct tokenizer *t = tokenizer_load_llama2c(path, n_vocab[k], err, sizeof err);
         if (!t) {
-            fuzz_check_error("tokenizer_load_llama2c", err, path);
+            fuzz_check_error("tokenizer_load_llama2c", err, sizeof err, path);
             continue;
         }
         if (tokenizer_n_vocab(t) != n_vocab[k]) FUZZ_FAIL("tokenizer has %d tokens, asked for %d", tokenizer_n_vocab(t), n_vocab[k]);

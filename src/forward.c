@@ -20,6 +20,18 @@
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
+/* Memory the kernel says can still be had (MemAvailable), in bytes; 0 when unknown. */
+static uint64_t available_memory(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[256];
+    unsigned long long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
+    if (f) fclose(f);
+    return (uint64_t)kib * 1024;
+}
+
 struct context *context_new(const struct model *m, const struct context_params *p, char *err,
                             size_t errlen)
 {
@@ -36,6 +48,20 @@ struct context *context_new(const struct model *m, const struct context_params *
     if (c->p.kv_block < 1) c->p.kv_block = 16;
     const int blocks_per_seq = (c->p.n_ctx + c->p.kv_block - 1) / c->p.kv_block;
     if (c->p.kv_max_blocks <= 0) c->p.kv_max_blocks = blocks_per_seq * c->p.n_seq_max;
+    /* The pool grows on demand, but a run may fill it: refuse up front a pool
+     * that could never fit, rather than fail (or be OOM-killed) mid-answer. */
+    const size_t elem = c->p.kv_f32 ? 4 : 2;
+    const uint64_t need = (uint64_t)c->p.kv_max_blocks * c->p.kv_block * model_kv_bytes_per_token(m, elem);
+    const uint64_t avail = available_memory();
+    if (avail && need > avail) {
+        snprintf(err, errlen,
+                 "the KV cache for %d sequence(s) of %d tokens needs %llu bytes (%.1f GiB), but only %llu bytes "
+                 "(%.1f GiB) are available: use a smaller -c",
+                 c->p.n_seq_max, c->p.n_ctx, (unsigned long long)need, need / 1073741824.0,
+                 (unsigned long long)avail, avail / 1073741824.0);
+        free(c);
+        return NULL;
+    }
     if (kv_init(&c->kv, c->p.kv_f32 ? TYPE_F32 : TYPE_F16, hp->n_layer, hp->n_kv_head * hp->head_dim, hp->n_kv_head * hp->head_dim_v,
                 c->p.kv_block, c->p.kv_max_blocks, c->p.n_seq_max)) {
         snprintf(err, errlen, "cannot set up the KV cache (out of memory?)");

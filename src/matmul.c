@@ -99,8 +99,10 @@ void matmul(struct matmul_scratch *s, float *y, const float *x, const struct ten
     }
     const vec_dot_fn dot = tt->vec_dot;
     const char *wd = w->data;
-    /* Chunks of rows per thread; each weight row is read once for all B. */
-#pragma omp parallel for schedule(static, 16) if (rows * cols * B >= PARALLEL_MIN_WORK)
+    /* Rows in chunks handed out on demand, so a thread that the OS delays
+     * (a busy laptop) does not hold up the others; each weight row is read
+     * once for all B activations, by exactly one thread. */
+#pragma omp parallel for schedule(dynamic, 32) if (rows * cols * B >= PARALLEL_MIN_WORK)
     for (int64_t r = 0; r < rows; r++) {
         const char *wr = wd + (size_t)r * rb;
         for (int b = 0; b < B; b++) y[(size_t)b * rows + r] = dot(cols, wr, (const char *)qx + qrb * b);

@@ -2,9 +2,10 @@
  * parallel.c — many sequences in one context:
  *
  *   --parallel N     N independent samples of one prompt. The prompt is
- *                    evaluated once; the other samples fork its KV blocks
- *                    (shared by reference count, the partly filled last block
- *                    copied on the first write). Sample i uses seed + i.
+ *                    evaluated once (and kept in a sequence of its own); every
+ *                    sample forks its KV blocks (shared by reference count,
+ *                    the partly filled last block copied on the first write)
+ *                    and starts from its logits. Sample i uses seed + i.
  *   --prompts FILE   one prompt per line (or JSONL {"prompt", "n_predict",
  *                    "seed"}; - = stdin), run with continuous batching: up to
  *                    -np sequences at a time (4 when -np is not given); a
@@ -30,9 +31,11 @@
  * those positions was computed by the same route and chunk size as this
  * sequence's alone run would use (see chunk_tag), and if what remains can be
  * computed the alone way (L at a chunk start, or inside a row-dot chunk). In
- * practice: sharing happens in whole KV blocks at multiples of -b (so lower -b
- * for finer sharing; with -b < 8 everything is row dots and any block can be
- * shared). --parallel samples share the whole prompt: it is one computation.
+ * practice prompts share whole KV blocks up to a multiple of both -b and
+ * --kv-block (with the default -b 512, only prefixes of 512+ tokens: lower -b
+ * for finer sharing; with -b < 8 everything is row dots and any whole block
+ * can be shared). --parallel samples share the whole prompt: it is one
+ * computation.
  *
  * Memory. The block pool holds n_parallel sequences of n_ctx tokens
  * (INFER_KV_MAX_BLOCKS=N in the environment makes it smaller, for testing).
@@ -71,7 +74,6 @@ struct request {
     enum rstate state;
     int seq;                  /* KV sequence while running, else -1 */
     int n_kv;                 /* positions with valid K/V (the last sampled token is not yet in) */
-    long stamp;               /* start order: larger = started later */
     bool has_smp;
     struct sampler smp;
     struct detokenizer dt;
@@ -80,7 +82,8 @@ struct request {
     const char *stop;
 };
 
-/* A finished prompt kept in the cache for prefix sharing. */
+/* A prompt's K/V kept for sharing: finished prompts (--prompts), or the
+ * --parallel prompt. Dropped (least recently used first) when blocks are short. */
 struct cached {
     int seq;
     int32_t *tok;
@@ -101,7 +104,7 @@ struct par {
     struct cached *cache;
     int n_cache, cache_cap;
     long clock;
-    float *logits;            /* ctx_batch × n_vocab */
+    float *logits;            /* n_slots × n_vocab */
     float *group_logits;      /* --parallel: logits after the shared prompt */
     bool group_valid;
     int32_t *btok;
@@ -113,7 +116,7 @@ struct par {
     bool out_ok, any_out;
     /* statistics */
     long st_prompt, st_computed, st_shared, st_gen, st_preempt, st_cache_hits;
-    double t_prefill, t_decode;
+    double t_prefill, t_decode, cpu_decode;
     int peak_used, peak_shared;
     long peak_live_tokens;
     bool warned_oom;
@@ -123,6 +126,13 @@ static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -167,7 +177,7 @@ static void detok_into(struct par *P, struct request *r, int32_t id)
     if (text_room(r, P->piece_room)) r->len += detok_push(&r->dt, id, r->text + r->len, P->piece_room);
 }
 
-/* prompt takes ownership of ids and text. */
+/* A request for the prompt ids[0..n); takes ownership of ids and text. */
 static int add_request(struct par *P, int32_t *ids, int n, char *text, int n_predict, uint64_t seed)
 {
     struct request *rq = realloc(P->rq, (size_t)(P->n_rq + 1) * sizeof *rq);
@@ -340,10 +350,11 @@ static int share_len(const struct par *P, const struct request *r, int target, b
 
 /* The best sequence to fork for r: its id (or -1) and the positions to take. */
 static int find_donor(struct par *P, const struct request *r, int target, bool need_logits, int *L_out,
-                      bool *use_group)
+                      bool *use_group, int *cache_i)
 {
     int best = 0, seq = -1, ci = -1;
     *use_group = false;
+    *cache_i = -1;
     for (int i = 0; i < P->n_run; i++) {
         const struct request *h = &P->rq[P->run[i]];
         if (h == r) continue;
@@ -357,14 +368,19 @@ static int find_donor(struct par *P, const struct request *r, int target, bool n
         if (L > best) { best = L; seq = h->seq; ci = -1; }
     }
     for (int i = 0; i < P->n_cache; i++) {
-        const struct cached *c = &P->cache[i];
+        struct cached *c = &P->cache[i];
+        if (!P->prompts_mode && need_logits && P->group_valid && c->n_valid >= r->n_prompt) {
+            *use_group = true;
+            *L_out = r->n_prompt;
+            *cache_i = i;
+            c->used = ++P->clock;
+            return c->seq;
+        }
         int L = share_len(P, r, target, need_logits, c->tok, c->n_prompt, c->n_valid);
         if (L > best) { best = L; seq = c->seq; ci = i; }
     }
-    if (ci >= 0) {
-        P->cache[ci].used = ++P->clock;
-        P->st_cache_hits++;
-    }
+    if (ci >= 0) P->cache[ci].used = ++P->clock; /* evicted last */
+    *cache_i = ci;
     *L_out = best;
     return seq;
 }
@@ -387,6 +403,36 @@ static int run_chunk(struct par *P, int seq, const int32_t *tok, int p0, int n, 
 
 static int ceil_div(int a, int b) { return (a + b - 1) / b; }
 
+static int cmp_int(const void *a, const void *b)
+{
+    const int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
+/* New blocks the next decode step takes: fresh blocks, and copies of shared
+ * ones (a block shared by k that all k write is copied k-1 times). */
+static int step_blocks_needed(struct par *P)
+{
+    const struct kv_cache *kv = &P->ctx->kv;
+    int need = 0, nw = 0;
+    for (int i = 0; i < P->n_run; i++) {
+        const struct request *r = &P->rq[P->run[i]];
+        const struct kv_seq *s = &kv->seqs[r->seq];
+        const int bi = r->n_kv / kv->block_size;
+        if (bi >= s->n_blocks) need++;
+        else if (kv->refcount[s->table[bi]] > 1) P->wids[nw++] = s->table[bi];
+    }
+    qsort(P->wids, (size_t)nw, sizeof *P->wids, cmp_int);
+    for (int i = 0; i < nw;) {
+        int j = i;
+        while (j < nw && P->wids[j] == P->wids[i]) j++;
+        const int w = j - i;
+        need += kv->refcount[P->wids[i]] > w ? w : w - 1;
+        i = j;
+    }
+    return need;
+}
+
 /*
  * Start (or restart after a preemption) request r: share what can be shared,
  * compute the rest of its prompt (and, after a preemption, of its generated
@@ -397,29 +443,31 @@ static bool start(struct par *P, struct request *r)
     struct kv_cache *kv = &P->ctx->kv;
     const bool need_logits = r->n_gen == 0;
     const int target = need_logits ? r->n_prompt : r->n_prompt + r->n_gen - 1;
-    int L = 0, donor = -1;
+    int L = 0, donor = -1, cache_i = -1;
     bool group = false;
-    if (P->share) donor = find_donor(P, r, target, need_logits, &L, &group);
-    const int need = ceil_div(target, P->bs) - L / P->bs;
+    if (P->share) donor = find_donor(P, r, target, need_logits, &L, &group, &cache_i);
+    /* Blocks for r up to its first decode write; a partly filled shared block is copied. */
+    const int need = ceil_div(target + 1, P->bs) - L / P->bs;
     int seq = donor >= 0 ? kv_seq_fork(kv, donor, L) : kv_seq_new(kv);
     if (seq < 0) { /* cannot happen: there are slots for every runner and cache entry */
         if (P->n_run > 0) return false;
+        if (r->index == P->next_new) P->next_new++;
         finish(P, r, "error");
         return true;
     }
-    /* Room for r and one more block for each running sequence. */
-    while (kv_blocks_available(kv) < need + P->n_run && P->n_cache > 0) cache_evict_lru(P);
-    if (kv_blocks_available(kv) < need + P->n_run && P->n_run > 0) {
+    /* Room for r and for the next step of the running sequences. */
+    while (kv_blocks_available(kv) < need + step_blocks_needed(P) && P->n_cache > 0) cache_evict_lru(P);
+    if (kv_blocks_available(kv) < need + step_blocks_needed(P) && P->n_run > 0) {
         kv_seq_free(kv, seq);
         return false;
     }
+    if (cache_i >= 0) P->st_cache_hits++;
     if (r->state == R_WAITING) P->n_waiting--;
     if (r->state == R_NEW) P->st_prompt += r->n_prompt;
     if (r->index == P->next_new) P->next_new++;
     r->state = R_RUNNING;
     r->seq = seq;
     r->n_kv = L;
-    r->stamp = ++P->clock;
     P->run[P->n_run++] = r->index;
     if (!r->has_smp) {
         struct sampler_params sp = P->o->sp;
@@ -478,42 +526,23 @@ static bool start(struct par *P, struct request *r)
     note_peaks(P);
     if (need_logits) {
         if (!P->prompts_mode && P->share && !P->group_valid && P->group_logits) {
+            /* --parallel: the prompt's K/V (in a sequence of its own, dropped
+             * only under memory pressure) and its logits serve every sample. */
             memcpy(P->group_logits, lg, (size_t)P->n_vocab * sizeof *lg);
             P->group_valid = true;
+            int32_t *t = malloc((size_t)r->n_prompt * sizeof *t);
+            int ps = t && P->n_cache < P->cache_cap ? kv_seq_fork(kv, r->seq, r->n_prompt) : -1;
+            if (ps >= 0) {
+                memcpy(t, r->tok, (size_t)r->n_prompt * sizeof *t);
+                P->cache[P->n_cache++] = (struct cached){.seq = ps, .tok = t, .n_prompt = r->n_prompt,
+                                                         .n_valid = r->n_prompt, .used = ++P->clock};
+            } else {
+                free(t);
+            }
         }
         sample_next(P, r, lg);
     }
     return true;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-    const int x = *(const int *)a, y = *(const int *)b;
-    return (x > y) - (x < y);
-}
-
-/* New blocks the next decode step takes: fresh blocks, and copies of shared
- * ones (a block shared by k that all k write is copied k-1 times). */
-static int step_blocks_needed(struct par *P)
-{
-    const struct kv_cache *kv = &P->ctx->kv;
-    int need = 0, nw = 0;
-    for (int i = 0; i < P->n_run; i++) {
-        const struct request *r = &P->rq[P->run[i]];
-        const struct kv_seq *s = &kv->seqs[r->seq];
-        const int bi = r->n_kv / kv->block_size;
-        if (bi >= s->n_blocks) need++;
-        else if (kv->refcount[s->table[bi]] > 1) P->wids[nw++] = s->table[bi];
-    }
-    qsort(P->wids, (size_t)nw, sizeof *P->wids, cmp_int);
-    for (int i = 0; i < nw;) {
-        int j = i;
-        while (j < nw && P->wids[j] == P->wids[i]) j++;
-        const int w = j - i;
-        need += kv->refcount[P->wids[i]] > w ? w : w - 1;
-        i = j;
-    }
-    return need;
 }
 
 /* One token for every running sequence, in one forward() batch. */
@@ -537,7 +566,7 @@ static void decode_step(struct par *P)
         P->bseq[i] = r->seq;
         P->bwant[i] = true;
     }
-    const double t0 = now_s();
+    const double t0 = now_s(), c0 = cpu_s();
     int rc = forward(P->ctx, n, P->btok, P->bpos, P->bseq, P->bwant, P->logits);
     if (rc) {
         /* Not expected (the blocks were counted): undo and let the next step retry. */
@@ -545,12 +574,14 @@ static void decode_step(struct par *P)
         if (rc == -1 && n > 1) preempt(P, &P->rq[P->run[P->n_run - 1]]);
         else for (int i = 0; i < n; i++) finish(P, &P->rq[ids[i]], rc == -1 ? "out of KV memory" : "error");
         P->t_decode += now_s() - t0;
+        P->cpu_decode += cpu_s() - c0;
         return;
     }
     for (int i = 0; i < n; i++) P->rq[ids[i]].n_kv++;
     note_peaks(P);
     for (int i = 0; i < n; i++) sample_next(P, &P->rq[ids[i]], P->logits + (size_t)i * P->n_vocab);
     P->t_decode += now_s() - t0;
+    P->cpu_decode += cpu_s() - c0;
 }
 
 /* Lowest-index request that may start: a preempted one, else the next new one. */
@@ -833,6 +864,9 @@ static void report(struct par *P, double wall)
     cJSON_AddNumberToObject(st, "prompt_tok_s", pp_tps);
     cJSON_AddNumberToObject(st, "aggregate_tok_s", gen_tps);
     cJSON_AddNumberToObject(st, "overall_tok_s", wall > 0 ? P->st_gen / wall : 0.0);
+    /* CPU time of the decode steps (all threads): steadier than wall time on a busy machine. */
+    cJSON_AddNumberToObject(st, "gen_cpu_s", P->cpu_decode);
+    cJSON_AddNumberToObject(st, "tok_per_cpu_s", P->cpu_decode > 0 ? P->st_gen / P->cpu_decode : 0.0);
     cJSON_AddNumberToObject(st, "kv_block", kv->block_size);
     cJSON_AddNumberToObject(st, "kv_bytes_per_token", bpt);
     cJSON_AddNumberToObject(st, "kv_blocks_max", kv->max_blocks);
@@ -937,7 +971,7 @@ int run_parallel(const struct options *o, struct session *s)
 
     /* The context: a pool for n_slots sequences of n_ctx tokens; sequence
      * slots for the runners and the prefix cache. */
-    P.cache_cap = P.share && P.prompts_mode ? P.n_slots : 0;
+    P.cache_cap = !P.share ? 0 : P.prompts_mode ? P.n_slots : 1;
     P.ctx_batch = imax(P.nb, P.n_slots);
     int max_blocks = P.n_slots * ceil_div(P.n_ctx, P.bs);
     const char *env = getenv("INFER_KV_MAX_BLOCKS");
@@ -951,7 +985,7 @@ int run_parallel(const struct options *o, struct session *s)
         fprintf(stderr, "infer: %s\n", err);
         goto done;
     }
-    P.logits = malloc((size_t)P.ctx_batch * P.n_vocab * sizeof *P.logits);
+    P.logits = malloc((size_t)P.n_slots * P.n_vocab * sizeof *P.logits);
     P.group_logits = P.prompts_mode ? NULL : malloc((size_t)P.n_vocab * sizeof *P.group_logits);
     P.btok = malloc((size_t)P.ctx_batch * sizeof *P.btok);
     P.bpos = malloc((size_t)P.ctx_batch * sizeof *P.bpos);
