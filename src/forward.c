@@ -125,9 +125,9 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
               vd = hp->n_kv_head * hp->head_dim_v, od = hp->n_head * hp->head_dim_v;
 
     for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->attn_norm, D, hp->rms_eps);
-    matmul(&c->ms, c->q, c->xb, &ly->wq, B, gemm);
-    matmul(&c->ms, c->k, c->xb, &ly->wk, B, gemm);
-    matmul(&c->ms, c->v, c->xb, &ly->wv, B, gemm);
+    float *const qkv[] = {c->q, c->k, c->v};
+    const struct tensor *const wqkv[] = {&ly->wq, &ly->wk, &ly->wv};
+    matmul_many(&c->ms, 3, qkv, c->xb, wqkv, B, gemm);
     add_bias(c->q, ly->bq, B, qd);
     add_bias(c->k, ly->bk, B, kd);
     add_bias(c->v, ly->bv, B, vd);
@@ -166,8 +166,9 @@ static void ffn_block(struct context *c, int l, int B, bool gemm)
     const struct layer *ly = &c->m->layers[l];
     const int D = hp->dim, F = hp->ffn_dim;
     for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->ffn_norm, D, hp->rms_eps);
-    matmul(&c->ms, c->hb, c->xb, &ly->w_gate, B, gemm);
-    matmul(&c->ms, c->hb2, c->xb, &ly->w_up, B, gemm);
+    float *const gate_up[] = {c->hb, c->hb2};
+    const struct tensor *const wgu[] = {&ly->w_gate, &ly->w_up};
+    matmul_many(&c->ms, 2, gate_up, c->xb, wgu, B, gemm);
     for (size_t i = 0; i < (size_t)B * F; i++) {
         const float g = c->hb[i];
         c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];

@@ -27,6 +27,10 @@ struct matmul_scratch {
 /* y[b*rows + r] = dot(W row r, x[b*cols ...]) for b < B. */
 void matmul(struct matmul_scratch *s, float *y, const float *x, const struct tensor *w, int B,
             bool use_gemm);
+/* The same for n ≤ 4 weights with the same input (Q/K/V, gate/up): one
+ * parallel region, the activations quantized once. */
+void matmul_many(struct matmul_scratch *s, int n, float *const ys[], const float *x,
+                 const struct tensor *const ws[], int B, bool use_gemm);
 void matmul_scratch_free(struct matmul_scratch *s);
 /* Row `row` of W as floats (embedding lookup). */
 void tensor_row_to_float(const struct tensor *w, int64_t row, float *out);
