@@ -20,8 +20,7 @@
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-/* Memory the kernel says can still be had (MemAvailable), in bytes; 0 when unknown. */
-static uint64_t available_memory(void)
+uint64_t available_memory(void)
 {
     FILE *f = fopen("/proc/meminfo", "r");
     char line[256];
@@ -55,9 +54,9 @@ struct context *context_new(const struct model *m, const struct context_params *
     const uint64_t avail = available_memory();
     if (avail && need > avail) {
         snprintf(err, errlen,
-                 "the KV cache for %d sequence(s) of %d tokens needs %llu bytes (%.1f GiB), but only %llu bytes "
+                 "the KV cache for %d token(s) needs %llu bytes (%.1f GiB), but only %llu bytes "
                  "(%.1f GiB) are available: use a smaller -c",
-                 c->p.n_seq_max, c->p.n_ctx, (unsigned long long)need, need / 1073741824.0,
+                 c->p.kv_max_blocks * c->p.kv_block, (unsigned long long)need, need / 1073741824.0,
                  (unsigned long long)avail, avail / 1073741824.0);
         free(c);
         return NULL;

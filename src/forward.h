@@ -38,6 +38,9 @@ struct context {
     float *logits_in;    /* normed hidden states of the rows that want logits */
 };
 
+/* Memory the kernel says can still be had (MemAvailable), in bytes; 0 when unknown. */
+uint64_t available_memory(void);
+
 struct context *context_new(const struct model *m, const struct context_params *p, char *err,
                             size_t errlen);
 void context_free(struct context *c);

@@ -48,7 +48,6 @@
  */
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,24 +121,11 @@ struct par {
     bool warned_oom;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static double cpu_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void on_sigint(int sig)
-{
-    (void)sig;
-    g_interrupted = 1;
 }
 
 static int imin(int a, int b) { return a < b ? a : b; }
@@ -481,7 +467,7 @@ static bool start(struct par *P, struct request *r)
     }
     P->st_shared += L;
     float *lg = P->logits;
-    const double t0 = now_s();
+    const double t0 = now_seconds();
     if (group) {
         memcpy(lg, P->group_logits, (size_t)P->n_vocab * sizeof *lg);
     } else {
@@ -504,7 +490,7 @@ static bool start(struct par *P, struct request *r)
                     while (P->n_cache > 0) cache_evict_lru(P);
                     continue;
                 }
-                P->t_prefill += now_s() - t0;
+                P->t_prefill += now_seconds() - t0;
                 if (P->n_run > 1) { /* wait for the others to free memory */
                     preempt(P, r);
                     P->st_preempt--;
@@ -514,7 +500,7 @@ static bool start(struct par *P, struct request *r)
                 return true;
             }
             if (rc) {
-                P->t_prefill += now_s() - t0;
+                P->t_prefill += now_seconds() - t0;
                 finish(P, r, "error");
                 return true;
             }
@@ -522,7 +508,7 @@ static bool start(struct par *P, struct request *r)
             r->n_kv = p = end;
         }
     }
-    P->t_prefill += now_s() - t0;
+    P->t_prefill += now_seconds() - t0;
     note_peaks(P);
     if (need_logits) {
         if (!P->prompts_mode && P->share && !P->group_valid && P->group_logits) {
@@ -566,21 +552,21 @@ static void decode_step(struct par *P)
         P->bseq[i] = r->seq;
         P->bwant[i] = true;
     }
-    const double t0 = now_s(), c0 = cpu_s();
+    const double t0 = now_seconds(), c0 = cpu_s();
     int rc = forward(P->ctx, n, P->btok, P->bpos, P->bseq, P->bwant, P->logits);
     if (rc) {
         /* Not expected (the blocks were counted): undo and let the next step retry. */
         for (int i = 0; i < n; i++) kv_seq_truncate(kv, P->rq[ids[i]].seq, P->rq[ids[i]].n_kv);
         if (rc == -1 && n > 1) preempt(P, &P->rq[P->run[P->n_run - 1]]);
         else for (int i = 0; i < n; i++) finish(P, &P->rq[ids[i]], rc == -1 ? "out of KV memory" : "error");
-        P->t_decode += now_s() - t0;
+        P->t_decode += now_seconds() - t0;
         P->cpu_decode += cpu_s() - c0;
         return;
     }
     for (int i = 0; i < n; i++) P->rq[ids[i]].n_kv++;
     note_peaks(P);
     for (int i = 0; i < n; i++) sample_next(P, &P->rq[ids[i]], P->logits + (size_t)i * P->n_vocab);
-    P->t_decode += now_s() - t0;
+    P->t_decode += now_seconds() - t0;
     P->cpu_decode += cpu_s() - c0;
 }
 
@@ -973,7 +959,19 @@ int run_parallel(const struct options *o, struct session *s)
      * slots for the runners and the prefix cache. */
     P.cache_cap = !P.share ? 0 : P.prompts_mode ? P.n_slots : 1;
     P.ctx_batch = imax(P.nb, P.n_slots);
-    int max_blocks = P.n_slots * ceil_div(P.n_ctx, P.bs);
+    const int per_seq = ceil_div(P.n_ctx, P.bs);
+    int max_blocks = P.n_slots * per_seq;
+    /* A pool for all n_slots sequences at full context may not fit in memory,
+     * but sharing means it is rarely filled, and when it is, sequences wait:
+     * keep it to 90% of the available memory, as long as one sequence fits. */
+    const uint64_t block_bytes = (uint64_t)P.bs * model_kv_bytes_per_token(m, o->kv_f32 ? 4 : 2);
+    const uint64_t avail = available_memory() / 10 * 9;
+    if (avail && (uint64_t)max_blocks * block_bytes > avail && avail / block_bytes >= (uint64_t)per_seq) {
+        max_blocks = (int)(avail / block_bytes);
+        fprintf(stderr, "infer: the KV pool is limited to %d blocks (%.2f GiB, %d full sequences) by the memory "
+                        "available: sequences may wait\n", max_blocks, max_blocks * (double)block_bytes / 1073741824.0,
+                max_blocks / per_seq);
+    }
     const char *env = getenv("INFER_KV_MAX_BLOCKS");
     if (env && atoi(env) > 0) max_blocks = atoi(env);
     char err[512];
@@ -1004,11 +1002,9 @@ int run_parallel(const struct options *o, struct session *s)
             o->model_path, m->arch->name, m->hp.n_layer, m->hp.dim, m->hp.n_head, m->hp.n_kv_head, P.n_vocab, P.n_ctx,
             o->n_threads, P.n_rq, P.prompts_mode ? "prompts" : "samples", P.n_slots);
 
-    struct sigaction sa = {.sa_handler = on_sigint};
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    catch_signals();
 
-    const double t0 = now_s();
+    const double t0 = now_seconds();
     while (P.out_ok && !g_interrupted) {
         int started = 0;
         while (P.n_run < P.n_slots && !g_interrupted) {
@@ -1034,7 +1030,7 @@ int run_parallel(const struct options *o, struct session *s)
     const bool complete = P.next_new == P.n_rq;
     flush_out(&P);
     close_out(&P);
-    const double wall = now_s() - t0;
+    const double wall = now_seconds() - t0;
     report(&P, wall);
     if (!complete && !g_interrupted && P.out_ok) {
         fprintf(stderr, "infer: internal error: %d prompts were not run\n", P.n_rq - P.next_new);
