@@ -122,15 +122,17 @@ bench: all
 # seed corpus (tiny generated models + small files of $(INFER_TEST_DATA)) is
 # made in a temporary directory at run time; new inputs go to fuzz/corpus-*/
 # (not in git); crashes to build/fuzz/artifacts/ — add them to fuzz/regress/.
-# float-cast-overflow and signed-integer-overflow reports do not stop the fuzzer (so fuzz/ubsan.supp can
-# silence known ones); run.sh fails the run on any other such report.
+# float-cast-overflow and signed-integer-overflow reports do not stop the
+# fuzzer (so that fuzz/ubsan.supp can silence known ones in code owned
+# elsewhere); run.sh fails the run on any unsuppressed report.
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= gguf tokenizer llama2c
 FUZZ_JOBS    ?= 1
 FUZZ_CC      ?= clang
 FUZZ_BUILD   := build/fuzz
 FUZZ_CFLAGS  := -std=gnu11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
-                -fno-sanitize-recover=undefined -fsanitize-recover=float-cast-overflow,signed-integer-overflow $(ARCH) -fopenmp -Isrc -Ifuzz \
+                -fno-sanitize-recover=undefined -fsanitize-recover=float-cast-overflow,signed-integer-overflow \
+                $(ARCH) -fopenmp -Isrc -Ifuzz \
                 $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 FUZZ_OBJ     := $(LIB_SRC:%.c=$(FUZZ_BUILD)/%.o)
 

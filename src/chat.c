@@ -14,7 +14,6 @@
  * --context-shift old tokens are dropped as in the generate mode. One
  * statistics line (or JSON object with --json) per turn goes to stderr.
  */
-#define _GNU_SOURCE /* getline */
 #include <cJSON.h>
 #include <errno.h>
 #include <signal.h>
@@ -71,17 +70,6 @@ static bool pick_template(const struct options *o, const struct session *s, enum
             "choose the format with --chat-template NAME (%s)\n",
             why, chat_tmpl_supported_list());
     return false;
-}
-
-/* One line (without its end of line) into *line; false at EOF, on an error
- * or when interrupted. */
-static bool read_line(char **line, size_t *cap)
-{
-    errno = 0;
-    ssize_t n = getline(line, cap, stdin);
-    if (n < 0) return false;
-    while (n > 0 && ((*line)[n - 1] == '\n' || (*line)[n - 1] == '\r')) (*line)[--n] = 0;
-    return true;
 }
 
 struct chat {
@@ -255,9 +243,11 @@ int run_chat(const struct options *o, struct session *s)
             if (tty) fprintf(stderr, "> %s\n", msg);
         } else {
             if (tty) fputs("> ", stderr);
-            if (!read_line(&line, &line_cap)) {
+            errno = 0;
+            const int got = read_input_line(stdin, &line, &line_cap);
+            if (got <= 0) {
                 if (g_interrupted) rc = 130;
-                else if (ferror(stdin)) {
+                else if (got < 0 || ferror(stdin)) {
                     fprintf(stderr, "infer: reading stdin: %s\n", strerror(errno));
                     rc = 1;
                 }

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "forward.h"
 #include "model.h"
@@ -80,6 +81,16 @@ int run_perplexity(const struct options *o, struct session *s); /* perplexity.c 
 int run_kv_info(const struct options *o, struct session *s);    /* kvinfo.c */
 int run_chat(const struct options *o, struct session *s);       /* chat.c */
 int run_parallel(const struct options *o, struct session *s);   /* parallel.c: -np > 1 or --prompts */
+
+/* Prompts larger than this are refused (a prompt is at most 2^24 tokens of
+ * context anyway); it also bounds what `-f /dev/zero` can make us allocate. */
+#define MAX_PROMPT_BYTES ((size_t)256 << 20)
+/* The whole stream, NUL-terminated; NULL with errno set on a read error, or
+ * errno = EFBIG past MAX_PROMPT_BYTES. */
+char *read_input(FILE *f, size_t *len);
+/* One line without its end of line into *line (grown as needed, *cap bytes):
+ * 1, 0 at end of input, -1 with errno (EFBIG past MAX_PROMPT_BYTES). */
+int read_input_line(FILE *f, char **line, size_t *cap);
 
 /* Write all of buf to stdout; false when stdout is gone (EPIPE etc.). */
 bool out_write(const char *buf, size_t n);

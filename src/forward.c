@@ -11,6 +11,7 @@
  */
 #include "forward.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,8 +46,17 @@ struct context *context_new(const struct model *m, const struct context_params *
     if (c->p.n_batch < 1) c->p.n_batch = 1;
     if (c->p.n_seq_max < 1) c->p.n_seq_max = 1;
     if (c->p.kv_block < 1) c->p.kv_block = 16;
-    const int blocks_per_seq = (c->p.n_ctx + c->p.kv_block - 1) / c->p.kv_block;
-    if (c->p.kv_max_blocks <= 0) c->p.kv_max_blocks = blocks_per_seq * c->p.n_seq_max;
+    const int64_t blocks_per_seq = ((int64_t)c->p.n_ctx + c->p.kv_block - 1) / c->p.kv_block;
+    if (c->p.kv_max_blocks <= 0) {
+        const int64_t pool = blocks_per_seq * c->p.n_seq_max;
+        if (pool > INT_MAX / 2) {
+            snprintf(err, errlen, "a KV pool of %lld blocks (%d sequences of %d tokens in blocks of %d) is too large",
+                     (long long)pool, c->p.n_seq_max, c->p.n_ctx, c->p.kv_block);
+            free(c);
+            return NULL;
+        }
+        c->p.kv_max_blocks = (int)pool;
+    }
     /* The pool grows on demand, but a run may fill it: refuse up front a pool
      * that could never fit, rather than fail (or be OOM-killed) mid-answer. */
     const size_t elem = c->p.kv_f32 ? 4 : 2;

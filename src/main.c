@@ -41,7 +41,8 @@ static void usage(FILE *f)
         "      --ignore-eos        keep generating past end-of-sequence\n"
         "      --echo              print the prompt before the generated text\n"
         "      --context-shift     past the context, drop old tokens and go on\n"
-        "      --keep N            tokens kept at the start on a context shift (-1 = prompt)\n"
+        "      --keep N            tokens kept at the start on a context shift (default 0:\n"
+        "                          BOS only; -1 = the whole prompt)\n"
         "sampling (llama.cpp's defaults and order):\n"
         "      --temp T            temperature (default 0.8; 0 = greedy)\n"
         "      --top-k N           (default 40; 0 = off)\n"
@@ -56,14 +57,18 @@ static void usage(FILE *f)
         "      --prompts FILE      one prompt per line (or JSONL; - = stdin), batched\n"
         "      --no-share-prefix   do not share common prompt prefixes between sequences\n"
         "chat:\n"
-        "  -cnv, --chat            interactive chat (one turn per stdin line when piped)\n"
+        "  -cnv, --chat            interactive chat (one turn per stdin line when piped);\n"
+        "                          -p TEXT is then the first message\n"
         "  -sys, --system-prompt T system prompt for chat\n"
-        "      --chat-template NAME chatml, llama2, llama3, zephyr, gemma, phi3, mistral\n"
+        "      --chat-template NAME chatml, llama2[-sys], llama3, mistral-v1/v3/v7, gemma,\n"
+        "                          phi3, phi4, zephyr, command-r (default: from the model)\n"
         "modes and output:\n"
         "      --info              print the model's metadata and tensors, then exit\n"
         "      --tokenize          print the prompt's token ids, then exit\n"
-        "      --bench             llama-bench style benchmark (-p 128,512 -n 128 -r 5 -o md|json|jsonl)\n"
+        "      --bench             llama-bench style benchmark (-p 128,512 -n 128 -r 5 -o md|json|jsonl);\n"
+        "                          the context is sized from -p/-n, -c is ignored\n"
         "      --roofline          with --bench: measure memory bandwidth, show the % reached\n"
+        "                          (INFER_BANDWIDTH_MIB sets the probe's buffer size)\n"
         "      --perplexity        perplexity of the text in -f over chunks of -c tokens\n"
         "      --kv-info           KV cache size per token and for the context\n"
         "      --json              JSON output (for --info, --tokenize, --kv-info, generation stats)\n"
@@ -158,7 +163,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->n_batch = 512;
     o->kv_block = 16;
     o->repetitions = 5;
-    o->n_parallel = 1;
+    o->n_parallel = 0; /* not given: 1, or 4 with --prompts */
     o->n_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (o->n_threads < 1) o->n_threads = 1;
     sampler_defaults(&o->sp);
@@ -219,6 +224,14 @@ static int parse_args(int argc, char **argv, struct options *o)
             return 1;
         }
         o->n_predict = (int)x;
+    }
+    /* Sequences × blocks per sequence must stay a sane int (the pool's size);
+     * -c 0 means the model's context, at most 2^20 for any format infer reads. */
+    const long long ctx = o->n_ctx > 0 ? o->n_ctx : 1 << 20;
+    if ((long long)(o->n_parallel > 1 ? o->n_parallel : 1) * ((ctx + o->kv_block - 1) / o->kv_block) > INT_MAX / 4) {
+        fprintf(stderr, "infer: -c %d with --kv-block %d and -np %d makes a KV pool too large to address\n",
+                o->n_ctx, o->kv_block, o->n_parallel);
+        return 1;
     }
     if (!o->seed_given) {
         /* Random, like llama.cpp's default seed. */

@@ -669,26 +669,6 @@ static void close_out(struct par *P)
 
 /* ---- input ---- */
 
-static char *read_all(FILE *f, size_t *len)
-{
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        if (n == cap) {
-            char *nb = realloc(b, (cap *= 2) + 1);
-            if (!nb) { free(b); return NULL; }
-            b = nb;
-        }
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    if (b && ferror(f)) { free(b); return NULL; }
-    if (b) b[n] = 0;
-    *len = n;
-    return b;
-}
-
 static int32_t *encode(const struct par *P, const char *text, size_t len, size_t *n)
 {
     const bool bos = tokenizer_add_bos(P->s->tok) && !P->o->no_bos;
@@ -791,7 +771,7 @@ static int load_prompts(struct par *P, const char *path)
         return 1;
     }
     size_t len;
-    char *buf = read_all(f, &len);
+    char *buf = read_input(f, &len);
     if (!std_in) fclose(f);
     if (!buf) {
         fprintf(stderr, "infer: %s: cannot read the prompts\n", std_in ? "stdin" : path);
@@ -909,7 +889,7 @@ int run_parallel(const struct options *o, struct session *s)
     P.n_ctx = o->n_ctx > 0 ? o->n_ctx : default_ctx(m);
     P.nb = o->n_batch > 0 ? o->n_batch : 1;
     P.bs = o->kv_block > 0 ? o->kv_block : 16;
-    P.n_slots = o->n_parallel > 1 ? o->n_parallel : (P.prompts_mode ? 4 : 1);
+    P.n_slots = o->n_parallel > 0 ? o->n_parallel : (P.prompts_mode ? 4 : 1);
     P.piece_room = tokenizer_max_token_bytes(s->tok) + 72;
     if (o->dump_logits || o->context_shift) {
         fprintf(stderr, "infer: %s is not supported with --parallel/--prompts\n",

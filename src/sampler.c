@@ -50,7 +50,7 @@ int32_t argmax(const float *logits, int n)
 {
     int best = 0;
     for (int i = 1; i < n; i++)
-        if (logits[i] > logits[best]) best = i;
+        if (logits[i] > logits[best] || isnan(logits[best])) best = i;
     return best;
 }
 
@@ -63,10 +63,12 @@ static uint64_t next_u64(uint64_t *x)
     return *x * 0x2545F4914F6CDD1Dull;
 }
 
+/* Best first; NaN (from a broken model) counts as -inf so the order stays total. */
 static int cmp_desc(const void *a, const void *b)
 {
     const struct candidate *x = a, *y = b;
-    if (x->logit != y->logit) return x->logit < y->logit ? 1 : -1;
+    const float lx = isnan(x->logit) ? -INFINITY : x->logit, ly = isnan(y->logit) ? -INFINITY : y->logit;
+    if (lx != ly) return lx < ly ? 1 : -1;
     return (x->id > y->id) - (x->id < y->id);
 }
 

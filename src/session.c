@@ -132,16 +132,10 @@ void free_session(struct session *s)
     memset(s, 0, sizeof *s);
 }
 
-/* Prompts larger than this are refused (a prompt is at most 2^24 tokens of
- * context anyway); it also bounds what `-f /dev/zero` can make us allocate. */
-#define MAX_PROMPT_BYTES ((size_t)256 << 20)
-
-/* The whole stream; NULL with errno set on a read error, or with errno =
- * EFBIG when it is larger than MAX_PROMPT_BYTES. */
-static char *read_stream(FILE *f, size_t *len)
+char *read_input(FILE *f, size_t *len)
 {
     size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
+    char *buf = malloc(cap + 1);
     while (buf) {
         if (n == cap) {
             if (cap >= MAX_PROMPT_BYTES) {
@@ -150,7 +144,7 @@ static char *read_stream(FILE *f, size_t *len)
                 errno = EFBIG;
                 return NULL;
             }
-            char *b = realloc(buf, cap *= 2);
+            char *b = realloc(buf, (cap *= 2) + 1);
             if (!b) { free(buf); errno = ENOMEM; return NULL; }
             buf = b;
         }
@@ -164,9 +158,43 @@ static char *read_stream(FILE *f, size_t *len)
         errno = e ? e : EIO;
         return NULL;
     }
-    if (!buf) errno = ENOMEM;
+    if (!buf) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    buf[n] = 0;
     *len = n;
     return buf;
+}
+
+int read_input_line(FILE *f, char **line, size_t *cap)
+{
+    size_t n = 0;
+    int c;
+    while ((c = getc(f)) != EOF && c != '\n') {
+        if (n + 2 > *cap) {
+            if (*cap >= MAX_PROMPT_BYTES) {
+                while ((c = getc(f)) != EOF && c != '\n') {} /* skip the rest of the line */
+                errno = EFBIG;
+                return -1;
+            }
+            size_t nc = *cap ? *cap * 2 : 256;
+            char *b = realloc(*line, nc);
+            if (!b) { errno = ENOMEM; return -1; }
+            *line = b;
+            *cap = nc;
+        }
+        (*line)[n++] = (char)c;
+    }
+    if (c == EOF && n == 0) return 0;
+    if (!*line) {
+        *line = malloc(1);
+        *cap = 1;
+        if (!*line) return -1;
+    }
+    if (n > 0 && (*line)[n - 1] == '\r') n--;
+    (*line)[n] = 0;
+    return 1;
 }
 
 static int32_t *parse_ids(const char *list, int n_vocab, size_t *n)
@@ -218,10 +246,10 @@ int32_t *prompt_tokens(const struct options *o, const struct session *s, size_t 
             fprintf(stderr, "infer: %s: %s\n", o->prompt_file, strerror(errno));
             return NULL;
         }
-        text = read_stream(f, &len);
+        text = read_input(f, &len);
         fclose(f);
     } else if (!isatty(STDIN_FILENO)) {
-        text = read_stream(stdin, &len);
+        text = read_input(stdin, &len);
     } else {
         text = calloc(1, 1);
     }

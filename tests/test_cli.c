@@ -283,7 +283,10 @@ static void test_context_shift_long_run(void **state)
     assert_int_equal(st1, 0);
     assert_int_equal(st2, 0);
     print_message("peak RSS: %ld KiB for 256 tokens, %ld KiB for 4096\n", a, b);
-    assert_true(b < a + 1024);
+    /* Under AddressSanitizer freed memory sits in quarantine, so RSS grows
+     * with the run whatever the engine does; the KV block count above is
+     * the check that holds there. */
+    if (!getenv("ASAN_OPTIONS")) assert_true(b < a + 1024);
 }
 
 int main(void)
