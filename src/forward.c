@@ -64,9 +64,9 @@ struct context *context_new(const struct model *m, const struct context_params *
     const uint64_t avail = available_memory();
     if (avail && need > avail) {
         snprintf(err, errlen,
-                 "the KV cache for %d token(s) needs %llu bytes (%.1f GiB), but only %llu bytes "
+                 "the KV cache for %lld token(s) needs %llu bytes (%.1f GiB), but only %llu bytes "
                  "(%.1f GiB) are available: use a smaller -c",
-                 c->p.kv_max_blocks * c->p.kv_block, (unsigned long long)need, need / 1073741824.0,
+                 (long long)c->p.kv_max_blocks * c->p.kv_block, (unsigned long long)need, need / 1073741824.0,
                  (unsigned long long)avail, avail / 1073741824.0);
         free(c);
         return NULL;
