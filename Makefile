@@ -83,7 +83,7 @@ $(BUILD)/tools/%: tools/%.c $(BUILD)/libinfer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/testutil.h $(BUILD)/libinfer.a
+$(BUILD)/tests/%: tests/%.c tests/testutil.h tests/utf8_valid.h $(BUILD)/libinfer.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(BUILD)/libinfer.a $(LDLIBS) -lcmocka -o $@
 

@@ -28,28 +28,7 @@
 #define FUZZ_FAIL(...) (fprintf(stderr, "fuzz invariant violated: " __VA_ARGS__), fputc('\n', stderr), abort())
 #endif
 
-/* Strict UTF-8 (no overlongs, no surrogates, ≤ U+10FFFF). */
-static inline bool fuzz_valid_utf8(const unsigned char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        int l;
-        uint32_t v, min;
-        if (c < 0x80) { i++; continue; }
-        if (c >= 0xC2 && c <= 0xDF) l = 2, v = c & 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF) l = 3, v = c & 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4) l = 4, v = c & 0x07, min = 0x10000;
-        else return false;
-        if (i + (size_t)l > n) return false;
-        for (int k = 1; k < l; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return false;
-            v = v << 6 | (s[i + k] & 0x3F);
-        }
-        if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return false;
-        i += (size_t)l;
-    }
-    return true;
-}
+#include "../tests/utf8_valid.h"
 
 /* A load error: one line that starts with "name: " and says something. */
 static inline void fuzz_check_error(const char *what, const char *err, size_t errlen, const char *name)
@@ -148,10 +127,10 @@ static inline int32_t *fuzz_encode_check(const struct tokenizer *t, const char *
     for (size_t i = 0; i < *n; i++) {
         size_t k = detok_push(&d, ids[i], buf, cap);
         if (k > cap) FUZZ_FAIL("detok_push wrote %zu bytes into %zu", k, cap);
-        if (!fuzz_valid_utf8((unsigned char *)buf, k)) FUZZ_FAIL("detok_push emitted invalid UTF-8");
+        if (!valid_utf8((unsigned char *)buf, k)) FUZZ_FAIL("detok_push emitted invalid UTF-8");
     }
     size_t k = detok_flush(&d, buf, cap);
-    if (k > cap || !fuzz_valid_utf8((unsigned char *)buf, k)) FUZZ_FAIL("detok_flush emitted invalid UTF-8");
+    if (k > cap || !valid_utf8((unsigned char *)buf, k)) FUZZ_FAIL("detok_flush emitted invalid UTF-8");
     free(buf);
     return ids;
 }

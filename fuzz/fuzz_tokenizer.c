@@ -143,7 +143,7 @@ static int fuzz_tokenizer_input(const uint8_t *data, size_t size)
         if (dl != len + prefix || (prefix && dec[0] != ' ') || memcmp(dec + prefix, text, len))
             FUZZ_FAIL("%s: %zu bytes do not survive encode + token bytes (got %zu)", v->rel, len, dl);
         free(dec);
-        if (fuzz_valid_utf8((const unsigned char *)text, len)) {
+        if (valid_utf8((const unsigned char *)text, len)) {
             /* as infer --echo prints a prompt: BOS (SPM) and the prefix space stripped */
             size_t m, sl;
             int32_t *ids2 = fuzz_encode_check(t, text, len, spm, false, &m);

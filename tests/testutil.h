@@ -18,6 +18,8 @@
 #include <cmocka.h>
 #include <cJSON.h>
 
+#include "utf8_valid.h"
+
 /* Path under the shared test data ($INFER_TEST_DATA, default ../shared). */
 static inline const char *test_data(const char *rel)
 {
