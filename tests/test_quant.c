@@ -12,7 +12,8 @@
  *       with the dequantized activations (is the dot the right math?);
  * then (d) zero blocks, extreme fp16 scales and extreme quants, (e) round-trip
  * error bounds per type, (f) software fp16 vs F16C bit-exactness, bf16
- * rounding, and (g) hand-built blocks that pin the layouts.
+ * rounding, (g) hand-built blocks that pin the layouts, and (h) the
+ * multi-row kernels against vec_dot, bit for bit.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -438,6 +439,90 @@ static void test_extreme_quants(void **state)
     const float want = 2 * 32 * 128.0f * 127.0f;
     assert_true(ref(TYPE_Q8_0)->vec_dot(64, w, a) == want);
     assert_true(simd(TYPE_Q8_0)->vec_dot(64, w, a) == want);
+}
+
+/* (h) vec_dot_rows == vec_dot, bit for bit: for every batch size 1..8 and
+ * every position of the rows in an 8-row batch, with rows prepared the way
+ * the matmul layer prepares them, at odd addresses and an odd row stride,
+ * writing exactly the nrows outputs at out_stride. src holds 8 rows of n. */
+static void check_rows(const struct type_traits *tt, const uint8_t *w, int64_t n, const float *src, const char *what)
+{
+    const enum ggml_type vt = tt->vec_dot_type;
+    const bool fl = vt == TYPE_F32;
+    const size_t qrb = fl ? (size_t)n * sizeof(float) : type_row_size(vt, n);
+    const size_t prb = act_rows_size(tt, n);
+    assert_true(prb >= qrb || tt->rows_prepare);
+    const size_t xrb = fl ? prb + 4 : prb + 3; /* float rows stay 4-byte aligned */
+    struct obuf qx[8];
+    float want[8];
+    for (int b = 0; b < 8; b++) {
+        if (fl) {
+            qx[b].base = calloc(n + 16, sizeof(float));
+            assert_non_null(qx[b].base);
+            qx[b].p = qx[b].base;
+        } else {
+            qx[b] = oalloc(qrb);
+        }
+        quantize_activations(vt, src + (size_t)b * n, qx[b].p, n);
+        want[b] = tt->vec_dot(n, w, qx[b].p);
+    }
+    uint8_t *pbase = calloc(8 * xrb + 64, 1);
+    assert_non_null(pbase);
+    uint8_t *px = fl ? pbase : pbase + 1;
+    for (int b = 0; b < 8; b++) {
+        if (tt->rows_prepare) tt->rows_prepare(qx[b].p, px + b * xrb, n);
+        else memcpy(px + b * xrb, qx[b].p, qrb);
+    }
+    const uint32_t sentinel = 0x7fc0beefu;
+    for (int B = 1; B <= VEC_DOT_ROWS_MAX; B++) {
+        for (int s = 0; s + B <= 8; s++) {
+            float out[8 * 3 + 1];
+            for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) memcpy(&out[i], &sentinel, 4);
+            tt->vec_dot_rows(n, w, px + s * xrb, xrb, B, out, 3);
+            for (int i = 0; i < (int)(sizeof out / sizeof out[0]); i++) {
+                if (i % 3 == 0 && i / 3 < B) {
+                    if (memcmp(&out[i], &want[s + i / 3], 4) != 0)
+                        fail_msg("%s %s n=%ld: rows(B=%d, from %d)[%d] = %.9g, vec_dot %.9g", tt->name, what,
+                                 (long)n, B, s, i / 3, out[i], want[s + i / 3]);
+                } else if (memcmp(&out[i], &sentinel, 4) != 0) {
+                    fail_msg("%s %s n=%ld B=%d: wrote out[%d]", tt->name, what, (long)n, B, i);
+                }
+            }
+        }
+    }
+    for (int b = 0; b < 8; b++) free(qx[b].base);
+    free(pbase);
+}
+
+static void test_rows_match_dot(void **state)
+{
+    (void)state;
+    /* block counts around multiples of 8 (the oct kernels) and past 64 (their
+     * vec_dot prepares the activations 64 blocks at a time) */
+    static const int64_t nb_list[] = { 1, 2, 3, 7, 8, 9, 15, 16, 17, 24, 33, 64, 65, 137 };
+    static const int64_t nf_list[] = { 1, 7, 8, 9, 31, 33, 100, 1000 };
+    for (size_t k = 0; k < NTYPES; k++) {
+        const enum ggml_type t = kTypes[k];
+        const bool fl = is_float_type(t);
+        const size_t cnt = fl ? sizeof nf_list / sizeof nf_list[0] : sizeof nb_list / sizeof nb_list[0];
+        for (size_t c = 0; c < cnt; c++) {
+            const int64_t n = fl ? nf_list[c] : nb_list[c] * ref(t)->block_size;
+            float *src = malloc(8 * n * sizeof(float)), *ws = malloc(n * sizeof(float));
+            for (int mode = 0; mode < 3; mode++) {
+                struct obuf w = make_weights(t, n, mode & 1, ws);
+                if (mode == 2 && !fl) /* extreme scales: the largest and smallest halves */
+                    for (int64_t i = 0; i < n / ref(t)->block_size; i++)
+                        set_scales(t, w.p + i * ref(t)->type_size, 1, (i & 1) ? 0x7BFF : 0x0001,
+                                   (i & 2) ? 0xFBFF : 0x8001);
+                fill_gauss(src, 8 * n, mode == 2 ? 100.0f : 1.0f);
+                if (mode == 1) memset(src + 3 * n, 0, n * sizeof(float)); /* one all-zero row */
+                check_rows(ref(t), w.p, n, src, mode == 0 ? "ref quantized" : mode == 1 ? "ref random" : "ref extreme");
+                check_rows(simd(t), w.p, n, src, mode == 0 ? "quantized" : mode == 1 ? "random" : "extreme");
+                free(w.base);
+            }
+            free(src); free(ws);
+        }
+    }
 }
 
 /* (e) quantize -> dequantize error bounds. */
@@ -992,6 +1077,7 @@ int main(void)
         cmocka_unit_test(test_zero_blocks),
         cmocka_unit_test(test_extreme_scales),
         cmocka_unit_test(test_extreme_quants),
+        cmocka_unit_test(test_rows_match_dot),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_activation_quantizers),
         cmocka_unit_test(test_golden_ggml),

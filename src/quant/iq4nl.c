@@ -1,7 +1,7 @@
 /*
  * iq4nl.c — IQ4_NL: 32-element blocks, fp16 d + 16 bytes of nibbles that
  * index the fixed non-linear table kvalues_iq4nl (nibble order as Q4_0).
- * Dots with Q8_0. from_float is ggml's quantize_iq4_nl without an imatrix
+ * Dots with Q8_0 (the SIMD dot kernels are in oct.c). from_float is ggml's quantize_iq4_nl without an imatrix
  * (what llama-quantize runs: quantize_row_iq4_nl_impl with ntry = 7).
  */
 #include "quant_impl.h"
@@ -105,32 +105,11 @@ void iq4_nl_from_float(const float *src, void *dst, int64_t n)
 
 #if QUANT_AVX2
 
-static inline __m256i iq4nl_values_32(const uint8_t *qs)
-{
-    const __m128i t = loadu128(kvalues_iq4nl);
-    return _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(t), t, 1), nibbles_32(qs));
-}
-
 void iq4_nl_to_float_avx2(const void *src, float *dst, int64_t n)
 {
     const block_iq4_nl *x = src;
     for (int64_t i = 0; i < n / QK4_NL; i++)
         store_i8x32_scaled(dst + i * 32, iq4nl_values_32(x[i].qs), fp16(x[i].d));
-}
-
-static inline __m256 iq4_nl_block(const block_iq4_nl *x, const block_q8_0 *y, __m256 acc)
-{
-    const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
-    return _mm256_fmadd_ps(d, dot_i8_32(iq4nl_values_32(x->qs), loadu256((const void *)y->qs)), acc);
-}
-
-float iq4_nl_dot_avx2(int64_t n, const void *w, const void *a)
-{
-    const block_iq4_nl *x = w;
-    const block_q8_0 *y = a;
-#define IQ4_NL_BLOCK(i, acc) iq4_nl_block(&x[i], &y[i], acc)
-    DOT_BLOCKS_2ACC(n / QK4_NL, IQ4_NL_BLOCK)
-    return dot_sum;
 }
 
 #endif

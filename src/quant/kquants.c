@@ -722,13 +722,6 @@ float q6_K_dot_ref(int64_t n, const void *w, const void *a)
 /* ------------------------------------------------------------------------ */
 #if QUANT_AVX2
 
-static inline float hsum_f32_4(__m128 r)
-{
-    r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-    r = _mm_add_ss(r, _mm_movehdup_ps(r));
-    return _mm_cvtss_f32(r);
-}
-
 /* Q3_K: the 16 signed scales (minus 32) as bytes, without a loop: byte j of
  * word w is the low nibble (bytes 0..7 of the 12) or high nibble (8..15)
  * plus two high bits from bytes 8..11. */
@@ -817,50 +810,106 @@ float q3_K_dot_avx2(int64_t n, const void *w, const void *a)
     return hsum_f32_8(acc);
 }
 
-/* Q4_K and Q5_K: QLO(c)/QHI(c) give chunk c's 32 low / 32 high quants. */
-#define K4_DOT_BODY(BLOCK, SETUP, QLO, QHI)                                                   \
-    const BLOCK *x = w;                                                                       \
-    const block_q8_K *y = a;                                                                  \
-    const __m256i m4 = _mm256_set1_epi8(0xF);                                                 \
-    __m256 acc = _mm256_setzero_ps();                                                         \
-    __m128 accm = _mm_setzero_ps();                                                           \
-    for (int64_t i = 0; i < n / QK_K; i++) {                                                  \
-        const float d = y[i].d * fp16(x[i].d);                                                \
-        const float dmin = -y[i].d * fp16(x[i].dmin);                                         \
-        const __m256i sm = k4_scales_mins_i16(x[i].scales);                                   \
-        const __m128i q8s = _mm_hadd_epi16(loadu128((const void *)y[i].bsums),                \
-                                           loadu128((const void *)(y[i].bsums + 8)));         \
-        const __m128i prod = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), q8s);            \
-        accm = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(prod), accm);                  \
-        const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);                       \
-        SETUP                                                                                 \
-        __m256i sumi = _mm256_setzero_si256();                                                \
-        for (int c = 0; c < 4; c++) {                                                         \
-            const __m256i bits = loadu256(x[i].qs + 32 * c);                                  \
-            const __m256i q8l = loadu256((const void *)(y[i].qs + 64 * c));                   \
-            const __m256i q8h = loadu256((const void *)(y[i].qs + 64 * c + 32));              \
-            const __m256i pl = _mm256_madd_epi16(bcast_i16(scales, 2 * c), _mm256_maddubs_epi16(QLO, q8l));     \
-            const __m256i ph = _mm256_madd_epi16(bcast_i16(scales, 2 * c + 1), _mm256_maddubs_epi16(QHI, q8h)); \
-            sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));                          \
-        }                                                                                     \
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);              \
-    }                                                                                         \
-    return hsum_f32_8(acc) + hsum_f32_4(accm);
+/* Integer sums of one row in K_CHAINS dependency chains at most: with one or
+ * two rows, their few chains would wait on the fused multiply-add latency. */
+#define K_CHAINS 2
+static ALWAYS_INLINE int k_chains(int NR) { return NR <= 2 ? 2 : 1; }
+
+/* Q4_K and Q5_K, one kernel for vec_dot and vec_dot_rows. Per super-block
+ * and activation row:
+ *   sumi = sum_j sc_j * (q_j . y_j)               8 int32 lanes, exact
+ *   pm   = m_j * (bsums[2j] + bsums[2j+1]) in lane j, exact
+ *   acc  = fma(y.d * d, sumi, acc), then acc = acc - (y.d * dmin) * pm (fused)
+ * and hsum_f32_8(acc) at the end: the same float steps whatever the number
+ * of rows. The weight quants and scales of a chunk are unpacked once for all
+ * rows (chunk-outer, row-inner loops). */
+static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out,
+                                  size_t os)
+{
+    const int chains = k_chains(NR);
+    const size_t bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const size_t qs_off = q5 ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
+    const __m256i m4 = _mm256_set1_epi8(0xF), b16 = _mm256_set1_epi8(16);
+    __m256 acc[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) acc[b] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        /* d, dmin and scales sit at the same offsets in both blocks */
+        const block_q4_K *xb = (const block_q4_K *)(const void *)((const uint8_t *)w + i * bs);
+        const uint8_t *qs = (const uint8_t *)xb + qs_off;
+        const __m256i sm = k4_scales_mins_i16(xb->scales);
+        const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);
+        const __m128i mins = _mm256_extracti128_si256(sm, 1);
+        const __m256i mins2 = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_unpacklo_epi16(mins, mins)),
+                                                      _mm_unpackhi_epi16(mins, mins), 1); /* m0 m0 m1 m1 ... */
+        const __m256 dw = _mm256_set1_ps(fp16(xb->d)), dmw = _mm256_set1_ps(fp16(xb->dmin));
+        __m256i hbits = _mm256_setzero_si256();
+        if (q5) hbits = loadu256(((const block_q5_K *)(const void *)xb)->qh);
+        const block_q8_K *y[VEC_DOT_ROWS_MAX];
+        __m256i sumi[VEC_DOT_ROWS_MAX][K_CHAINS];
+        for (int b = 0; b < NR; b++) {
+            y[b] = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
+            for (int k = 0; k < K_CHAINS; k++) sumi[b][k] = _mm256_setzero_si256();
+        }
+        for (int c = 0; c < 4; c++) {
+            const __m256i bits = loadu256(qs + 32 * c);
+            __m256i lo = _mm256_and_si256(bits, m4);
+            __m256i hi = _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4);
+            if (q5) {
+                lo = _mm256_or_si256(lo, _mm256_and_si256(bit_set_mask(hbits, 2 * c), b16));
+                hi = _mm256_or_si256(hi, _mm256_and_si256(bit_set_mask(hbits, 2 * c + 1), b16));
+            }
+            const __m256i sl = bcast_i16(scales, 2 * c), sh = bcast_i16(scales, 2 * c + 1);
+            for (int b = 0; b < NR; b++) {
+                const __m256i q8l = loadu256((const void *)(y[b]->qs + 64 * c));
+                const __m256i q8h = loadu256((const void *)(y[b]->qs + 64 * c + 32));
+                __m256i *sc = sumi[b];
+                sc[(2 * c) % chains] = madd16_add(sc[(2 * c) % chains], sl, _mm256_maddubs_epi16(lo, q8l));
+                sc[(2 * c + 1) % chains] = madd16_add(sc[(2 * c + 1) % chains], sh, _mm256_maddubs_epi16(hi, q8h));
+            }
+        }
+        for (int b = 0; b < NR; b++) {
+            for (int k = 1; k < chains; k++) sumi[b][0] = _mm256_add_epi32(sumi[b][0], sumi[b][k]);
+            const __m256 yd = _mm256_set1_ps(y[b]->d);
+            const __m256i pm = _mm256_madd_epi16(mins2, loadu256((const void *)y[b]->bsums));
+            acc[b] = _mm256_fmadd_ps(_mm256_mul_ps(yd, dw), _mm256_cvtepi32_ps(sumi[b][0]), acc[b]);
+            acc[b] = _mm256_fnmadd_ps(_mm256_mul_ps(yd, dmw), _mm256_cvtepi32_ps(pm), acc[b]);
+        }
+    }
+    for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
+}
+
+#define Q4K_ROWS(n, w, x, xrb, NR, out, os) k4_rows(false, n, w, x, xrb, NR, out, os)
+#define Q5K_ROWS(n, w, x, xrb, NR, out, os) k4_rows(true, n, w, x, xrb, NR, out, os)
+
+void q4_K_dot_rows_avx2(int64_t n, const void *w, const void *x, size_t xrb, int nrows, float *out, size_t os)
+{
+    ROWS_DISPATCH(Q4K_ROWS, n, w, x, xrb, nrows, out, os)
+}
+
+void q5_K_dot_rows_avx2(int64_t n, const void *w, const void *x, size_t xrb, int nrows, float *out, size_t os)
+{
+    ROWS_DISPATCH(Q5K_ROWS, n, w, x, xrb, nrows, out, os)
+}
+
+float q4_K_dot_avx2(int64_t n, const void *w, const void *a)
+{
+    float r;
+    k4_rows(false, n, w, a, 0, 1, &r, 0);
+    return r;
+}
+
+float q5_K_dot_avx2(int64_t n, const void *w, const void *a)
+{
+    float r;
+    k4_rows(true, n, w, a, 0, 1, &r, 0);
+    return r;
+}
 
 #define Q4K_LO _mm256_and_si256(bits, m4)
 #define Q4K_HI _mm256_and_si256(_mm256_srli_epi16(bits, 4), m4)
-float q4_K_dot_avx2(int64_t n, const void *w, const void *a)
-{
-    K4_DOT_BODY(block_q4_K, , Q4K_LO, Q4K_HI)
-}
-
 #define Q5K_SETUP const __m256i hbits = loadu256(x[i].qh); const __m256i b16 = _mm256_set1_epi8(16);
 #define Q5K_LO _mm256_or_si256(Q4K_LO, _mm256_and_si256(bit_set_mask(hbits, 2 * c), b16))
 #define Q5K_HI _mm256_or_si256(Q4K_HI, _mm256_and_si256(bit_set_mask(hbits, 2 * c + 1), b16))
-float q5_K_dot_avx2(int64_t n, const void *w, const void *a)
-{
-    K4_DOT_BODY(block_q5_K, Q5K_SETUP, Q5K_LO, Q5K_HI)
-}
 
 /* Q4_K / Q5_K to_float: QLO(c)/QHI(c) as in the dot. */
 #define K4_TO_FLOAT_BODY(BLOCK, SETUP, QLO, QHI)                                                \
@@ -938,38 +987,75 @@ static inline void q6k_chunk(const block_q6_K *b, int c, __m256i q[4])
     const __m256i m4 = _mm256_set1_epi8(0xF), m2 = _mm256_set1_epi8(3);
     const __m256i l1 = loadu256(b->ql + 64 * c), l2 = loadu256(b->ql + 64 * c + 32);
     const __m256i h = loadu256(b->qh + 32 * c);
-#define Q6H(s) _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, s), m2), 4)
-    q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4), Q6H(0));
-    q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4), Q6H(2));
-    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), Q6H(4));
-    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4), Q6H(6));
-#undef Q6H
+    /* bits 2k..2k+1 of h moved to bits 4..5 (16-bit shifts: what crosses a
+     * byte boundary is masked off) */
+    const __m256i m30 = _mm256_set1_epi8(0x30);
+    (void)m2;
+    q[0] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_and_si256(_mm256_slli_epi16(h, 4), m30));
+    q[1] = _mm256_or_si256(_mm256_and_si256(l2, m4), _mm256_and_si256(_mm256_slli_epi16(h, 2), m30));
+    q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4), _mm256_and_si256(h, m30));
+    q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
+}
+
+/* Q6_K, one kernel for vec_dot and vec_dot_rows. Per super-block and row:
+ * sumi = sum_g sc_g * (q_g . y_g) - 32 * sum_g sc_g * bsum_g (8 int32 lanes,
+ * exact; the offset of the unsigned 6-bit quants comes in through the
+ * activation block sums as the initial value), then
+ * acc = fma(y.d * d, sumi, acc); hsum_f32_8(acc) at the end. */
+static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out, size_t os)
+{
+    const int chains = k_chains(NR);
+    const block_q6_K *xw = w;
+    __m256 acc[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) acc[b] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128((const void *)xw[i].scales)); /* groups 0..15 */
+        const __m256i offs = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc16, 5));
+        const __m256 dw = _mm256_set1_ps(fp16(xw[i].d));
+        const block_q8_K *y[VEC_DOT_ROWS_MAX];
+        __m256i sumi[VEC_DOT_ROWS_MAX][K_CHAINS];
+        for (int b = 0; b < NR; b++) {
+            y[b] = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
+            sumi[b][0] = _mm256_madd_epi16(offs, loadu256((const void *)y[b]->bsums));
+            for (int k = 1; k < K_CHAINS; k++) sumi[b][k] = _mm256_setzero_si256();
+        }
+        for (int c = 0; c < 2; c++) {
+            /* groups 8c..8c+7 in both halves; vector k covers groups 8c+2k (low half), 8c+2k+1 (high half) */
+            const __m256i s = c ? _mm256_permute2x128_si256(sc16, sc16, 0x11) : _mm256_permute2x128_si256(sc16, sc16, 0x00);
+            __m256i q[4];
+            q6k_chunk(&xw[i], c, q);
+            for (int k = 0; k < 4; k++) {
+                const __m256i sp = _mm256_shuffle_epi8(
+                    s, _mm256_setr_epi8(4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                        4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1, 4 * k, 4 * k + 1,
+                                        4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2,
+                                        4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3, 4 * k + 2, 4 * k + 3,
+                                        4 * k + 2, 4 * k + 3));
+                for (int b = 0; b < NR; b++) {
+                    const __m256i q8 = loadu256((const void *)(y[b]->qs + 128 * c + 32 * k));
+                    const int t = (4 * c + k) % chains;
+                    sumi[b][t] = madd16_add(sumi[b][t], sp, _mm256_maddubs_epi16(q[k], q8));
+                }
+            }
+        }
+        for (int b = 0; b < NR; b++) {
+            for (int k = 1; k < chains; k++) sumi[b][0] = _mm256_add_epi32(sumi[b][0], sumi[b][k]);
+            acc[b] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(y[b]->d), dw), _mm256_cvtepi32_ps(sumi[b][0]), acc[b]);
+        }
+    }
+    for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
+}
+
+void q6_K_dot_rows_avx2(int64_t n, const void *w, const void *x, size_t xrb, int nrows, float *out, size_t os)
+{
+    ROWS_DISPATCH(q6k_rows, n, w, x, xrb, nrows, out, os)
 }
 
 float q6_K_dot_avx2(int64_t n, const void *w, const void *a)
 {
-    const block_q6_K *x = w;
-    const block_q8_K *y = a;
-    const __m256i m32 = _mm256_set1_epi8(32);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t i = 0; i < n / QK_K; i++) {
-        const float d = y[i].d * fp16(x[i].d);
-        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128((const void *)x[i].scales));
-        __m256i sumi = _mm256_setzero_si256();
-        for (int c = 0; c < 2; c++) {
-            const __m128i s = c ? _mm256_extracti128_si256(sc16, 1) : _mm256_castsi256_si128(sc16);
-            __m256i q[4];
-            q6k_chunk(&x[i], c, q);
-            for (int k = 0; k < 4; k++) {
-                const __m256i q8 = loadu256((const void *)(y[i].qs + 128 * c + 32 * k));
-                /* (q - 32) * q8 = q * q8 - 32 * q8 */
-                const __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(q[k], q8), _mm256_maddubs_epi16(m32, q8));
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scale_pair_i16(s, 2 * k, 2 * k + 1), p));
-            }
-        }
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
-    }
-    return hsum_f32_8(acc);
+    float r;
+    q6k_rows(n, w, a, 0, 1, &r, 0);
+    return r;
 }
 
 void q6_K_to_float_avx2(const void *src, float *dst, int64_t n)

@@ -2,7 +2,8 @@
  * q4q5.c — Q4_0, Q4_1, Q5_0, Q5_1 (32-element blocks).
  * Element j < 16 is the low nibble of qs[j], element j >= 16 the high nibble
  * of qs[j-16]; for Q5 the fifth bit of element j is bit j of qh (LE).
- * Q4_0 / Q5_0 dot with Q8_0, Q4_1 / Q5_1 with Q8_1.
+ * Q4_0 / Q5_0 dot with Q8_0, Q4_1 / Q5_1 with Q8_1 (the SIMD dot kernels
+ * are in oct.c).
  */
 #include "quant_impl.h"
 
@@ -248,69 +249,6 @@ void q4_0_to_float_avx2(const void *src, float *dst, int64_t n)
     }
 }
 
-static inline __m256 q4_0_block(const block_q4_0 *x, const block_q8_0 *y, __m256 acc)
-{
-    const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
-    const __m256i qx = _mm256_sub_epi8(nibbles_32(x->qs), _mm256_set1_epi8(8));
-    return _mm256_fmadd_ps(d, dot_i8_32(qx, loadu256((const void *)y->qs)), acc);
-}
-
-float q4_0_dot_avx2(int64_t n, const void *w, const void *a)
-{
-    const block_q4_0 *x = w;
-    const block_q8_0 *y = a;
-#define Q4_0_BLOCK(i, acc) q4_0_block(&x[i], &y[i], acc)
-    DOT_BLOCKS_2ACC(n / QK4_0, Q4_0_BLOCK)
-    return dot_sum;
-}
-
-/* Q5_0's q - 16 as signed bytes: 0xF0 in the high bits where the 5th bit is clear. */
-static inline __m256i q5_0_quants(const block_q5_0 *x)
-{
-    const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8((char)0xF0));
-    return _mm256_or_si256(nibbles_32(x->qs), hi);
-}
-
-static inline __m256 q5_0_block(const block_q5_0 *x, const block_q8_0 *y, __m256 acc)
-{
-    const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
-    return _mm256_fmadd_ps(d, dot_i8_32(q5_0_quants(x), loadu256((const void *)y->qs)), acc);
-}
-
-float q5_0_dot_avx2(int64_t n, const void *w, const void *a)
-{
-    const block_q5_0 *x = w;
-    const block_q8_0 *y = a;
-#define Q5_0_BLOCK(i, acc) q5_0_block(&x[i], &y[i], acc)
-    DOT_BLOCKS_2ACC(n / QK5_0, Q5_0_BLOCK)
-    return dot_sum;
-}
-
-/* Q4_1 / Q5_1 against Q8_1: unsigned quants q (0..31), the min folded in
- * through s = d_y * sum(q_y): sum_j (d q_j + m) d_y y_j = d d_y sum q y + m s. */
-static inline __m256 min_block(__m256i q, uint16_t d, uint16_t m, const block_q8_1 *y, float *summs,
-                               __m256 acc)
-{
-    *summs += fp16(m) * fp16(y->s);
-    const __m256 dd = _mm256_set1_ps(fp16(d) * fp16(y->d));
-    return _mm256_fmadd_ps(dd, dot_u8i8_32(q, loadu256((const void *)y->qs)), acc);
-}
-
-float q4_1_dot_avx2(int64_t n, const void *w, const void *a)
-{
-    const block_q4_1 *x = w;
-    const block_q8_1 *y = a;
-    float summs = 0;
-#define Q4_1_BLOCK(i, acc) min_block(nibbles_32(x[i].qs), x[i].d, x[i].m, &y[i], &summs, acc)
-    DOT_BLOCKS_2ACC(n / QK4_1, Q4_1_BLOCK)
-    return dot_sum + summs;
-}
-
-static inline __m256i q5_1_quants(const block_q5_1 *x)
-{
-    return _mm256_or_si256(nibbles_32(x->qs), _mm256_and_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8(0x10)));
-}
-
 void q4_1_to_float_avx2(const void *src, float *dst, int64_t n)
 {
     const block_q4_1 *x = src;
@@ -333,16 +271,6 @@ void q5_1_to_float_avx2(const void *src, float *dst, int64_t n)
         const float d = fp16(x[i].d), m = fp16(x[i].m);
         store_i8x32_affine2(dst + i * 32, q5_1_quants(&x[i]), d, -m, d, -m);
     }
-}
-
-float q5_1_dot_avx2(int64_t n, const void *w, const void *a)
-{
-    const block_q5_1 *x = w;
-    const block_q8_1 *y = a;
-    float summs = 0;
-#define Q5_1_BLOCK(i, acc) min_block(q5_1_quants(&x[i]), x[i].d, x[i].m, &y[i], &summs, acc)
-    DOT_BLOCKS_2ACC(n / QK5_1, Q5_1_BLOCK)
-    return dot_sum + summs;
 }
 
 #endif

@@ -4,7 +4,8 @@
  *
  * from_float is ggml's quantize_row_*_ref, bit for bit (what llama-quantize
  * writes). *_from_float_act is what llama.cpp's CPU backend computes at run
- * time for activations (id = 127/amax, round half to even).
+ * time for activations (id = 127/amax, round half to even). The SIMD Q8_0
+ * dot kernels are in oct.c.
  */
 #include "quant_impl.h"
 
@@ -160,20 +161,6 @@ void q8_0_to_float_avx2(const void *src, float *dst, int64_t n)
     const block_q8_0 *x = src;
     for (int64_t i = 0; i < n / QK8_0; i++)
         store_i8x32_scaled(dst + i * QK8_0, loadu256((const void *)x[i].qs), fp16(x[i].d));
-}
-
-static inline __m256 q8_0_block(const block_q8_0 *x, const block_q8_0 *y, __m256 acc)
-{
-    const __m256 d = _mm256_set1_ps(fp16(x->d) * fp16(y->d));
-    return _mm256_fmadd_ps(d, dot_i8_32(loadu256((const void *)x->qs), loadu256((const void *)y->qs)), acc);
-}
-
-float q8_0_dot_avx2(int64_t n, const void *w, const void *a)
-{
-    const block_q8_0 *x = w, *y = a;
-#define Q8_0_BLOCK(i, acc) q8_0_block(&x[i], &y[i], acc)
-    DOT_BLOCKS_2ACC(n / QK8_0, Q8_0_BLOCK)
-    return dot_sum;
 }
 
 #endif

@@ -64,22 +64,36 @@
     [39] = GEOM("MXFP4", 32, 17)
 
 static const struct type_traits ref_table[TYPE_COUNT] = {
-    [TYPE_F32] = { F32_ROW, .to_float = f32_to_float_ref, .vec_dot = f32_dot_ref },
-    [TYPE_F16] = { F16_ROW, .to_float = f16_to_float_ref, .vec_dot = f16_dot_ref },
-    [TYPE_BF16] = { BF16_ROW, .to_float = bf16_to_float_ref, .vec_dot = bf16_dot_ref },
-    [TYPE_Q4_0] = { Q4_0_ROW, .to_float = q4_0_to_float_ref, .vec_dot = q4_0_dot_ref },
-    [TYPE_Q4_1] = { Q4_1_ROW, .to_float = q4_1_to_float_ref, .vec_dot = q4_1_dot_ref },
-    [TYPE_Q5_0] = { Q5_0_ROW, .to_float = q5_0_to_float_ref, .vec_dot = q5_0_dot_ref },
-    [TYPE_Q5_1] = { Q5_1_ROW, .to_float = q5_1_to_float_ref, .vec_dot = q5_1_dot_ref },
-    [TYPE_Q8_0] = { Q8_0_ROW, .to_float = q8_0_to_float_ref, .vec_dot = q8_0_dot_ref },
+    [TYPE_F32] = { F32_ROW, .to_float = f32_to_float_ref, .vec_dot = f32_dot_ref,
+                   .vec_dot_rows = f32_dot_rows_ref },
+    [TYPE_F16] = { F16_ROW, .to_float = f16_to_float_ref, .vec_dot = f16_dot_ref,
+                   .vec_dot_rows = f16_dot_rows_ref },
+    [TYPE_BF16] = { BF16_ROW, .to_float = bf16_to_float_ref, .vec_dot = bf16_dot_ref,
+                   .vec_dot_rows = bf16_dot_rows_ref },
+    [TYPE_Q4_0] = { Q4_0_ROW, .to_float = q4_0_to_float_ref, .vec_dot = q4_0_dot_ref,
+                   .vec_dot_rows = q4_0_dot_rows_ref },
+    [TYPE_Q4_1] = { Q4_1_ROW, .to_float = q4_1_to_float_ref, .vec_dot = q4_1_dot_ref,
+                   .vec_dot_rows = q4_1_dot_rows_ref },
+    [TYPE_Q5_0] = { Q5_0_ROW, .to_float = q5_0_to_float_ref, .vec_dot = q5_0_dot_ref,
+                   .vec_dot_rows = q5_0_dot_rows_ref },
+    [TYPE_Q5_1] = { Q5_1_ROW, .to_float = q5_1_to_float_ref, .vec_dot = q5_1_dot_ref,
+                   .vec_dot_rows = q5_1_dot_rows_ref },
+    [TYPE_Q8_0] = { Q8_0_ROW, .to_float = q8_0_to_float_ref, .vec_dot = q8_0_dot_ref,
+                   .vec_dot_rows = q8_0_dot_rows_ref },
     [TYPE_Q8_1] = { Q8_1_ROW },
-    [TYPE_Q2_K] = { Q2_K_ROW, .to_float = q2_K_to_float_ref, .vec_dot = q2_K_dot_ref },
-    [TYPE_Q3_K] = { Q3_K_ROW, .to_float = q3_K_to_float_ref, .vec_dot = q3_K_dot_ref },
-    [TYPE_Q4_K] = { Q4_K_ROW, .to_float = q4_K_to_float_ref, .vec_dot = q4_K_dot_ref },
-    [TYPE_Q5_K] = { Q5_K_ROW, .to_float = q5_K_to_float_ref, .vec_dot = q5_K_dot_ref },
-    [TYPE_Q6_K] = { Q6_K_ROW, .to_float = q6_K_to_float_ref, .vec_dot = q6_K_dot_ref },
+    [TYPE_Q2_K] = { Q2_K_ROW, .to_float = q2_K_to_float_ref, .vec_dot = q2_K_dot_ref,
+                   .vec_dot_rows = q2_K_dot_rows_ref },
+    [TYPE_Q3_K] = { Q3_K_ROW, .to_float = q3_K_to_float_ref, .vec_dot = q3_K_dot_ref,
+                   .vec_dot_rows = q3_K_dot_rows_ref },
+    [TYPE_Q4_K] = { Q4_K_ROW, .to_float = q4_K_to_float_ref, .vec_dot = q4_K_dot_ref,
+                   .vec_dot_rows = q4_K_dot_rows_ref },
+    [TYPE_Q5_K] = { Q5_K_ROW, .to_float = q5_K_to_float_ref, .vec_dot = q5_K_dot_ref,
+                   .vec_dot_rows = q5_K_dot_rows_ref },
+    [TYPE_Q6_K] = { Q6_K_ROW, .to_float = q6_K_to_float_ref, .vec_dot = q6_K_dot_ref,
+                   .vec_dot_rows = q6_K_dot_rows_ref },
     [TYPE_Q8_K] = { Q8_K_ROW },
-    [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_ref, .vec_dot = iq4_nl_dot_ref },
+    [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_ref, .vec_dot = iq4_nl_dot_ref,
+                   .vec_dot_rows = iq4_nl_dot_rows_ref },
     GEOMETRY_ONLY,
 };
 
@@ -89,23 +103,39 @@ static const struct type_traits ref_table[TYPE_COUNT] = {
 #else
 #define F16_SIMD .to_float = f16_to_float_ref, .vec_dot = f16_dot_ref
 #endif
+/* The 32-element block types: activations rearranged into octs (oct.c). */
+#define OCT_ROWS .rows_prepare = q8_0_oct_prepare, .rows_size = q8_0_oct_size
+#define OCT1_ROWS .rows_prepare = q8_1_oct_prepare, .rows_size = q8_1_oct_size
 static const struct type_traits simd_table[TYPE_COUNT] = {
-    [TYPE_F32] = { F32_ROW, .to_float = f32_to_float_ref, .vec_dot = f32_dot_avx2 },
-    [TYPE_F16] = { F16_ROW, F16_SIMD },
-    [TYPE_BF16] = { BF16_ROW, .to_float = bf16_to_float_avx2, .vec_dot = bf16_dot_avx2 },
-    [TYPE_Q4_0] = { Q4_0_ROW, .to_float = q4_0_to_float_avx2, .vec_dot = q4_0_dot_avx2 },
-    [TYPE_Q4_1] = { Q4_1_ROW, .to_float = q4_1_to_float_avx2, .vec_dot = q4_1_dot_avx2 },
-    [TYPE_Q5_0] = { Q5_0_ROW, .to_float = q5_0_to_float_avx2, .vec_dot = q5_0_dot_avx2 },
-    [TYPE_Q5_1] = { Q5_1_ROW, .to_float = q5_1_to_float_avx2, .vec_dot = q5_1_dot_avx2 },
-    [TYPE_Q8_0] = { Q8_0_ROW, .to_float = q8_0_to_float_avx2, .vec_dot = q8_0_dot_avx2 },
+    [TYPE_F32] = { F32_ROW, .to_float = f32_to_float_ref, .vec_dot = f32_dot_avx2,
+                   .vec_dot_rows = f32_dot_rows_avx2 },
+    [TYPE_F16] = { F16_ROW, F16_SIMD, .vec_dot_rows = f16_dot_rows_avx2 },
+    [TYPE_BF16] = { BF16_ROW, .to_float = bf16_to_float_avx2, .vec_dot = bf16_dot_avx2,
+                   .vec_dot_rows = bf16_dot_rows_avx2 },
+    [TYPE_Q4_0] = { Q4_0_ROW, .to_float = q4_0_to_float_avx2, .vec_dot = q4_0_dot_avx2,
+                   .vec_dot_rows = q4_0_dot_rows_avx2, OCT_ROWS },
+    [TYPE_Q4_1] = { Q4_1_ROW, .to_float = q4_1_to_float_avx2, .vec_dot = q4_1_dot_avx2,
+                   .vec_dot_rows = q4_1_dot_rows_avx2, OCT1_ROWS },
+    [TYPE_Q5_0] = { Q5_0_ROW, .to_float = q5_0_to_float_avx2, .vec_dot = q5_0_dot_avx2,
+                   .vec_dot_rows = q5_0_dot_rows_avx2, OCT_ROWS },
+    [TYPE_Q5_1] = { Q5_1_ROW, .to_float = q5_1_to_float_avx2, .vec_dot = q5_1_dot_avx2,
+                   .vec_dot_rows = q5_1_dot_rows_avx2, OCT1_ROWS },
+    [TYPE_Q8_0] = { Q8_0_ROW, .to_float = q8_0_to_float_avx2, .vec_dot = q8_0_dot_avx2,
+                   .vec_dot_rows = q8_0_dot_rows_avx2, OCT_ROWS },
     [TYPE_Q8_1] = { Q8_1_ROW },
-    [TYPE_Q2_K] = { Q2_K_ROW, .to_float = q2_K_to_float_avx2, .vec_dot = q2_K_dot_avx2 },
-    [TYPE_Q3_K] = { Q3_K_ROW, .to_float = q3_K_to_float_avx2, .vec_dot = q3_K_dot_avx2 },
-    [TYPE_Q4_K] = { Q4_K_ROW, .to_float = q4_K_to_float_avx2, .vec_dot = q4_K_dot_avx2 },
-    [TYPE_Q5_K] = { Q5_K_ROW, .to_float = q5_K_to_float_avx2, .vec_dot = q5_K_dot_avx2 },
-    [TYPE_Q6_K] = { Q6_K_ROW, .to_float = q6_K_to_float_avx2, .vec_dot = q6_K_dot_avx2 },
+    [TYPE_Q2_K] = { Q2_K_ROW, .to_float = q2_K_to_float_avx2, .vec_dot = q2_K_dot_avx2,
+                   .vec_dot_rows = q2_K_dot_rows_avx2 },
+    [TYPE_Q3_K] = { Q3_K_ROW, .to_float = q3_K_to_float_avx2, .vec_dot = q3_K_dot_avx2,
+                   .vec_dot_rows = q3_K_dot_rows_avx2 },
+    [TYPE_Q4_K] = { Q4_K_ROW, .to_float = q4_K_to_float_avx2, .vec_dot = q4_K_dot_avx2,
+                   .vec_dot_rows = q4_K_dot_rows_avx2 },
+    [TYPE_Q5_K] = { Q5_K_ROW, .to_float = q5_K_to_float_avx2, .vec_dot = q5_K_dot_avx2,
+                   .vec_dot_rows = q5_K_dot_rows_avx2 },
+    [TYPE_Q6_K] = { Q6_K_ROW, .to_float = q6_K_to_float_avx2, .vec_dot = q6_K_dot_avx2,
+                   .vec_dot_rows = q6_K_dot_rows_avx2 },
     [TYPE_Q8_K] = { Q8_K_ROW },
-    [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_avx2, .vec_dot = iq4_nl_dot_avx2 },
+    [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_avx2, .vec_dot = iq4_nl_dot_avx2,
+                   .vec_dot_rows = iq4_nl_dot_rows_avx2, OCT_ROWS },
     GEOMETRY_ONLY,
 };
 #else
@@ -139,6 +169,13 @@ size_t type_row_size(enum ggml_type type, int64_t n)
     const struct type_traits *t = lookup(ref_table, type);
     if (!t || n < 0 || n % t->block_size) return 0;
     return (size_t)(n / t->block_size) * t->type_size;
+}
+
+size_t act_rows_size(const struct type_traits *t, int64_t n)
+{
+    if (t->rows_prepare) return t->rows_size(n);
+    if (t->vec_dot_type == TYPE_F32) return (size_t)n * sizeof(float);
+    return type_row_size(t->vec_dot_type, n);
 }
 
 void quantize_activations(enum ggml_type type, const float *src, void *dst, int64_t n)

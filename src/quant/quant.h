@@ -7,8 +7,11 @@
  *   from_float quantize n floats with the reference (ggml-compatible) rounding
  *   vec_dot    dot product of one weight row with an activation row that was
  *              quantized to `vec_dot_type` (F32 for float weights)
+ * plus vec_dot_rows, the same dot for up to 8 activation rows at once (what
+ * the matmul layer calls; see vec_dot_rows_fn).
  * Each has a portable scalar reference; the table returned by type_traits()
- * holds the fastest version the CPU was built for (AVX2/FMA), unless
+ * holds the fastest version the CPU was built for (AVX2/FMA, with AVX-VNNI
+ * instructions when the build has them), unless
  * quant_force_reference(true) was called (tests hold SIMD to the reference).
  */
 #ifndef INFER_QUANT_H
@@ -41,6 +44,20 @@ enum ggml_type {
 typedef void (*to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
 typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
+/* out[b * out_stride] = the dot of weight row w with activation row b, for
+ * b < nrows (1 <= nrows <= VEC_DOT_ROWS_MAX), the rows at x + b * x_row_bytes
+ * in the type's row layout (see rows_prepare). Every result is bit-identical
+ * to vec_dot(n, w, row b as quantize_activations wrote it), whatever nrows
+ * is and wherever the row sits in the batch: each weight block is unpacked
+ * once and reused for all rows, but every row is accumulated in the same
+ * order as vec_dot accumulates it. */
+typedef void (*vec_dot_rows_fn)(int64_t n, const void *w, const void *x, size_t x_row_bytes, int nrows,
+                                float *out, size_t out_stride);
+/* Turn one activation row that quantize_activations(vec_dot_type) wrote (n
+ * elements) into the layout vec_dot_rows reads; rows_size(n) is its size. */
+typedef void (*rows_prepare_fn)(const void *qx, void *dst, int64_t n);
+typedef size_t (*rows_size_fn)(int64_t n);
+#define VEC_DOT_ROWS_MAX 8
 
 struct type_traits {
     const char *name;        /* "Q4_K", as ggml spells it */
@@ -50,6 +67,13 @@ struct type_traits {
     from_float_fn from_float;
     vec_dot_fn vec_dot;
     enum ggml_type vec_dot_type;
+    /* Multi-row kernel (NULL when vec_dot is). When rows_prepare is NULL it
+     * reads quantize_activations' rows as they are; otherwise rows_prepare
+     * rearranges them first (types with the same rows_prepare share the
+     * prepared rows). See vec_dot_rows_fn and act_rows_size below. */
+    vec_dot_rows_fn vec_dot_rows;
+    rows_prepare_fn rows_prepare;
+    rows_size_fn rows_size;
 };
 
 /* Name and block geometry are known for every ggml id, so the loader can size
@@ -94,6 +118,12 @@ uint16_t fp32_to_fp16_soft(float f);
  * dst must hold type_row_size(type, n) bytes. Deterministic: the same bytes
  * whether or not SIMD is compiled in or forced off. */
 void quantize_activations(enum ggml_type type, const float *src, void *dst, int64_t n);
+
+/* Bytes of one activation row of n elements in the layout t->vec_dot_rows
+ * reads (after t->rows_prepare, if any); for F32 activations n floats. Rows
+ * may sit at any address; 32-byte aligned ones are faster (the prepared
+ * layouts keep a multiple of 64 bytes per row). */
+size_t act_rows_size(const struct type_traits *t, int64_t n);
 
 /* "AVX2" or "scalar": which kernels type_traits() hands out right now. */
 const char *quant_simd_name(void);

@@ -170,26 +170,6 @@ static inline float hsum_f32_8(__m256 x)
 static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline __m128i loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 
-/* Pairwise-add 16 int16 into 8 int32, as floats. */
-static inline __m256 sum_i16_pairs_f32(__m256i x)
-{
-    return _mm256_cvtepi32_ps(_mm256_madd_epi16(x, _mm256_set1_epi16(1)));
-}
-
-/* Dot of 32 unsigned bytes u (each <= 127, or pairs whose products cannot
- * saturate int16) with 32 signed bytes s: 8 partial sums as floats. */
-static inline __m256 dot_u8i8_32(__m256i u, __m256i s)
-{
-    return sum_i16_pairs_f32(_mm256_maddubs_epi16(u, s));
-}
-
-/* Dot of 32 signed bytes x with 32 signed bytes y: 8 partial sums as floats.
- * y must not contain -128 (activation quantizers never produce it). */
-static inline __m256 dot_i8_32(__m256i x, __m256i y)
-{
-    return dot_u8i8_32(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
-}
-
 /* 16 bytes of nibbles -> 32 bytes: low nibbles in bytes 0..15, high in 16..31. */
 static inline __m256i nibbles_32(const uint8_t *p)
 {
@@ -208,6 +188,26 @@ static inline __m256i bits_to_bytes_32(const uint8_t *p)
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ULL);
     __m256i b = _mm256_shuffle_epi8(_mm256_set1_epi32((int)v), shuf);
     return _mm256_cmpeq_epi8(_mm256_and_si256(b, bit), bit);
+}
+
+/* Q5_0's q - 16 as signed bytes: 0xF0 in the high bits where the 5th bit is clear. */
+static inline __m256i q5_0_quants(const block_q5_0 *x)
+{
+    const __m256i hi = _mm256_andnot_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8((char)0xF0));
+    return _mm256_or_si256(nibbles_32(x->qs), hi);
+}
+
+/* Q5_1's unsigned quants 0..31. */
+static inline __m256i q5_1_quants(const block_q5_1 *x)
+{
+    return _mm256_or_si256(nibbles_32(x->qs), _mm256_and_si256(bits_to_bytes_32(x->qh), _mm256_set1_epi8(0x10)));
+}
+
+/* IQ4_NL: the 32 table values of a block. */
+static inline __m256i iq4nl_values_32(const uint8_t *qs)
+{
+    const __m128i t = loadu128(kvalues_iq4nl);
+    return _mm256_shuffle_epi8(_mm256_inserti128_si256(_mm256_castsi128_si256(t), t, 1), nibbles_32(qs));
 }
 
 /* 32 signed bytes -> 4 x 8 floats. */
@@ -263,17 +263,43 @@ static inline __m256i k4_scales_mins_i16(const uint8_t *scales)
     return _mm256_cvtepu8_epi16(_mm_set_epi32((int)n1, (int)n0, (int)s1, (int)s0));
 }
 
-/* Sum over nb blocks of BLOCK_FMA(i, acc) -> acc, with two independent
- * accumulators so consecutive blocks do not wait on the FMA latency. */
-#define DOT_BLOCKS_2ACC(nb, BLOCK_FMA)                          \
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(); \
-    int64_t i = 0;                                              \
-    for (; i + 1 < (nb); i += 2) {                              \
-        acc0 = BLOCK_FMA(i, acc0);                              \
-        acc1 = BLOCK_FMA(i + 1, acc1);                          \
-    }                                                           \
-    if (i < (nb)) acc0 = BLOCK_FMA(i, acc0);                    \
-    const float dot_sum = hsum_f32_8(_mm256_add_ps(acc0, acc1));
+/* 8 fp16 values at p, p + stride, ..., p + 7 * stride as 8 floats (exact).
+ * The halves are gathered in general registers: two vector inserts and one
+ * conversion for 8 blocks instead of a conversion per block. */
+static inline __m256 fp16x8_strided(const uint8_t *p, size_t stride)
+{
+    uint64_t h[8];
+    for (int k = 0; k < 8; k++) {
+        h[k] = ld_u16(p + k * stride);
+        __asm__("" : "+r"(h[k])); /* keep it scalar: gcc would build this with ~20 vector ops */
+    }
+    const uint64_t lo = h[0] | h[1] << 16 | h[2] << 32 | h[3] << 48;
+    const uint64_t hi = h[4] | h[5] << 16 | h[6] << 32 | h[7] << 48;
+    return _mm256_cvtph_ps(_mm_insert_epi64(_mm_cvtsi64_si128((long long)lo), (long long)hi, 1));
+}
+
+/* acc + the 8 int32 sums of 4 adjacent u8 x s8 products. Without AVX-VNNI
+ * the pairs go through int16 (maddubs), so u * s pair sums must fit int16:
+ * with u <= 127, or as here for unsigned quants <= 15. */
+static inline __m256i dot4_u8i8_add(__m256i acc, __m256i u, __m256i s)
+{
+#if defined(__AVXVNNI__)
+    return _mm256_dpbusd_avx_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)));
+#endif
+}
+
+/* acc + madd(a, b): pairs of int16 products summed into int32 (one VNNI
+ * instruction when there is AVX-VNNI). */
+static inline __m256i madd16_add(__m256i acc, __m256i a, __m256i b)
+{
+#if defined(__AVXVNNI__)
+    return _mm256_dpwssd_avx_epi32(acc, a, b);
+#else
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b));
+#endif
+}
 
 /* Broadcast int16 element k (0..7) of each 128-bit lane to the whole lane. */
 static inline __m256i bcast_i16(__m256i v, int k)
@@ -293,12 +319,40 @@ static inline __m256i scale_pair_i16(__m128i s, int a, int b)
 }
 #endif /* QUANT_AVX2 */
 
+/* vec_dot_rows for a compile-time row count: IMPL(n, w, x, xrb, NR, out, os)
+ * is an always-inline body; this makes one specialised copy per count so the
+ * per-row accumulators live in registers. */
+#define ROWS_DISPATCH(IMPL, n, w, x, xrb, nrows, out, os)         \
+    switch (nrows) {                                            \
+    case 1: IMPL(n, w, x, xrb, 1, out, os); break;              \
+    case 2: IMPL(n, w, x, xrb, 2, out, os); break;              \
+    case 3: IMPL(n, w, x, xrb, 3, out, os); break;              \
+    case 4: IMPL(n, w, x, xrb, 4, out, os); break;              \
+    case 5: IMPL(n, w, x, xrb, 5, out, os); break;              \
+    case 6: IMPL(n, w, x, xrb, 6, out, os); break;              \
+    case 7: IMPL(n, w, x, xrb, 7, out, os); break;              \
+    default: IMPL(n, w, x, xrb, 8, out, os); break;             \
+    }
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
 /* ---- kernels (defined in the family files) ---- */
 #define DECL_TO(name) void name##_to_float_ref(const void *, float *, int64_t)
 #define DECL_DOT(name) float name##_dot_ref(int64_t, const void *, const void *)
 #define DECL_FROM(name) void name##_from_float(const float *, void *, int64_t)
 #define DECL_TO_SIMD(name) void name##_to_float_avx2(const void *, float *, int64_t)
 #define DECL_DOT_SIMD(name) float name##_dot_avx2(int64_t, const void *, const void *)
+#define DECL_ROWS(name) void name##_dot_rows_ref(int64_t, const void *, const void *, size_t, int, float *, size_t)
+#define DECL_ROWS_SIMD(name) void name##_dot_rows_avx2(int64_t, const void *, const void *, size_t, int, float *, size_t)
+
+/* A vec_dot_rows that calls vec_dot once per row (types without a
+ * multi-row kernel of their own: trivially bit-identical). */
+#define ROWS_BY_DOT(rows_name, dot_name)                                                        \
+    void rows_name(int64_t n, const void *w, const void *x, size_t xrb, int nrows, float *out,  \
+                   size_t os)                                                                   \
+    {                                                                                           \
+        for (int b = 0; b < nrows; b++) out[(size_t)b * os] = dot_name(n, w, (const char *)x + (size_t)b * xrb); \
+    }
 
 /* float.c */
 DECL_TO(f32); DECL_FROM(f32); DECL_DOT(f32);
@@ -324,7 +378,23 @@ DECL_TO(q6_K); DECL_FROM(q6_K); DECL_DOT(q6_K);
 /* iq4nl.c */
 DECL_TO(iq4_nl); DECL_FROM(iq4_nl); DECL_DOT(iq4_nl);
 
+/* rows.c: the reference multi-row kernels (one vec_dot_ref per row) */
+DECL_ROWS(f32); DECL_ROWS(f16); DECL_ROWS(bf16);
+DECL_ROWS(q4_0); DECL_ROWS(q4_1); DECL_ROWS(q5_0); DECL_ROWS(q5_1); DECL_ROWS(q8_0);
+DECL_ROWS(q2_K); DECL_ROWS(q3_K); DECL_ROWS(q4_K); DECL_ROWS(q5_K); DECL_ROWS(q6_K);
+DECL_ROWS(iq4_nl);
+
 #if QUANT_AVX2
+/* oct.c: the 32-element block types against Q8_0 / Q8_1 activations in the oct layout */
+void q8_0_oct_prepare(const void *qx, void *dst, int64_t n);
+size_t q8_0_oct_size(int64_t n);
+void q8_1_oct_prepare(const void *qx, void *dst, int64_t n);
+size_t q8_1_oct_size(int64_t n);
+DECL_ROWS_SIMD(q4_0); DECL_ROWS_SIMD(q5_0); DECL_ROWS_SIMD(q8_0); DECL_ROWS_SIMD(iq4_nl);
+DECL_ROWS_SIMD(q4_1); DECL_ROWS_SIMD(q5_1);
+/* the others */
+DECL_ROWS_SIMD(f32); DECL_ROWS_SIMD(f16); DECL_ROWS_SIMD(bf16);
+DECL_ROWS_SIMD(q2_K); DECL_ROWS_SIMD(q3_K); DECL_ROWS_SIMD(q4_K); DECL_ROWS_SIMD(q5_K); DECL_ROWS_SIMD(q6_K);
 DECL_DOT_SIMD(f32);
 DECL_TO_SIMD(bf16); DECL_DOT_SIMD(bf16);
 #if defined(__F16C__)

@@ -1,0 +1,424 @@
+/*
+ * oct.c — the dot kernels of the 32-element block types (Q4_0, Q5_0, Q8_0,
+ * IQ4_NL against Q8_0 activations; Q4_1, Q5_1 against Q8_1), single- and
+ * multi-row.
+ *
+ * The "oct" layout. The costly part of a per-block kernel is not the 32
+ * multiplies (one AVX-VNNI instruction) but what follows per block: an int32
+ * to float conversion, a scale product, a broadcast and an FMA for each
+ * block. Here 8 blocks are processed at once with each block in its own
+ * 32-bit lane: vector j (0..7) holds, in lane k, elements 4j..4j+3 of block
+ * k. One dpbusd per vector then adds 4 products of every block into that
+ * block's lane, and after 8 of them lane k holds block k's whole integer dot:
+ * one conversion, one scale product (8 weight scales times 8 activation
+ * scales) and one FMA serve 8 blocks.
+ *
+ * Activations are brought into that shape once per matmul (rows_prepare: an
+ * "oct" of 8 Q8_0 / Q8_1 blocks becomes 320 bytes: the 8 vectors, then per
+ * block the negated sum of its quants (Q8_0) or its s = d * sum as float
+ * (Q8_1), then each block's d as float); weights are rearranged in registers
+ * per oct of 8 weight blocks, and that work is shared by all activation rows
+ * of vec_dot_rows.
+ *
+ * Weights go in as unsigned bytes u = q + off (Q4_0: the nibble, off 8; Q5_0:
+ * 5 bits, off 16; Q8_0 and IQ4_NL: q + 128; Q4_1 / Q5_1: the quant, off 0),
+ * dpbusd's u8 x s8 form; the offset comes back as the initial value
+ * -off * sum(y) of each lane. Every sum is an exact int32, so the order of
+ * the integer additions is free. The float order is fixed: per row, octs in
+ * order (lanes = blocks mod 8),
+ *     acc = fma(d_w * d_y, (float)isum, acc)
+ *     acc = fma(m_w, s_y, acc)                        (Q4_1 / Q5_1 only)
+ * then hsum_f32_8(acc). vec_dot (a plain activation row) computes the same
+ * per-block integers another way and then runs the same float steps, so
+ * vec_dot and vec_dot_rows agree bit for bit (see plain_step).
+ *
+ * Without AVX-VNNI the same int32 sums come from maddubs/madd: unsigned
+ * quants <= 31 are summed in int16 over 4 or 8 vectors before one madd;
+ * Q8_0 and IQ4_NL use the sign trick on signed weights instead of the
+ * offset (their u = q + 128 would saturate maddubs).
+ *
+ * A row whose block count is not a multiple of 8 ends with a partial oct:
+ * the activation side is zero-padded by the prepare step, the weight side
+ * copied into a zeroed 8-block buffer (zero scales: those lanes add 0).
+ */
+#include "quant_impl.h"
+
+#if QUANT_AVX2
+
+#define OCT 8            /* blocks per oct */
+#define OCT_AUX 256      /* byte offsets inside one prepared oct: -sum (Q8_0) or s (Q8_1) */
+#define OCT_D 288
+#define OCT_BYTES 320
+
+#if defined(__AVXVNNI__)
+#define OCT_VNNI 1
+#else
+#define OCT_VNNI 0
+#endif
+
+enum oct_kind { OCT_Q4_0, OCT_Q5_0, OCT_Q8_0, OCT_IQ4_NL, OCT_Q4_1, OCT_Q5_1 };
+
+static ALWAYS_INLINE size_t oct_block_bytes(enum oct_kind kind)
+{
+    switch (kind) {
+    case OCT_Q4_0: return sizeof(block_q4_0);
+    case OCT_Q5_0: return sizeof(block_q5_0);
+    case OCT_Q8_0: return sizeof(block_q8_0);
+    case OCT_IQ4_NL: return sizeof(block_iq4_nl);
+    case OCT_Q4_1: return sizeof(block_q4_1);
+    default: return sizeof(block_q5_1);
+    }
+}
+
+static ALWAYS_INLINE size_t oct_qs_offset(enum oct_kind kind)
+{
+    switch (kind) {
+    case OCT_Q4_0: return offsetof(block_q4_0, qs);
+    case OCT_Q5_0: return offsetof(block_q5_0, qs);
+    case OCT_Q8_0: return offsetof(block_q8_0, qs);
+    case OCT_IQ4_NL: return offsetof(block_iq4_nl, qs);
+    case OCT_Q4_1: return offsetof(block_q4_1, qs);
+    default: return offsetof(block_q5_1, qs);
+    }
+}
+
+static ALWAYS_INLINE bool oct_has_min(enum oct_kind kind) { return kind == OCT_Q4_1 || kind == OCT_Q5_1; }
+static ALWAYS_INLINE bool oct_is_q5(enum oct_kind kind) { return kind == OCT_Q5_0 || kind == OCT_Q5_1; }
+/* Q8_0 / IQ4_NL without VNNI: signed weights and the sign trick */
+static ALWAYS_INLINE bool oct_signed(enum oct_kind kind) { return !OCT_VNNI && (kind == OCT_Q8_0 || kind == OCT_IQ4_NL); }
+
+size_t q8_0_oct_size(int64_t n)
+{
+    return (size_t)((n / QK8_0 + OCT - 1) / OCT) * OCT_BYTES;
+}
+
+size_t q8_1_oct_size(int64_t n)
+{
+    return (size_t)((n / QK8_1 + OCT - 1) / OCT) * OCT_BYTES;
+}
+
+/* t[k] = [A_k | B_k] (128-bit halves, 4 dwords each) -> q[j] = [A_0.j A_1.j
+ * A_2.j A_3.j | B_0.j B_1.j B_2.j B_3.j]: a 4x4 transpose in each half. */
+static ALWAYS_INLINE void transpose4_epi32(const __m256i t[4], __m256i q[4])
+{
+    const __m256i u0 = _mm256_unpacklo_epi32(t[0], t[1]), u1 = _mm256_unpackhi_epi32(t[0], t[1]);
+    const __m256i u2 = _mm256_unpacklo_epi32(t[2], t[3]), u3 = _mm256_unpackhi_epi32(t[2], t[3]);
+    q[0] = _mm256_unpacklo_epi64(u0, u2);
+    q[1] = _mm256_unpackhi_epi64(u0, u2);
+    q[2] = _mm256_unpacklo_epi64(u1, u3);
+    q[3] = _mm256_unpackhi_epi64(u1, u3);
+}
+
+/* 16 bytes at p + k * stride (k = 0..7) -> q[j], lane k = dword j of block k's 16 bytes. */
+static ALWAYS_INLINE void oct_gather16(const uint8_t *p, size_t stride, __m256i q[4])
+{
+    __m256i t[4];
+    for (int k = 0; k < 4; k++)
+        t[k] = _mm256_inserti128_si256(_mm256_castsi128_si256(loadu128(p + k * stride)),
+                                       loadu128(p + (k + 4) * stride), 1);
+    transpose4_epi32(t, q);
+}
+
+/* 32 bytes at p + k * stride -> v[j], lane k = dword j of block k's 32 bytes. */
+static ALWAYS_INLINE void oct_gather32(const uint8_t *p, size_t stride, __m256i v[8])
+{
+    oct_gather16(p, stride, v);
+    oct_gather16(p + 16, stride, v + 4);
+}
+
+/* Nibbles of 8 blocks (16 bytes each) in oct order: element e < 16 is the low
+ * nibble of byte e, e >= 16 the high nibble of byte e - 16. */
+static ALWAYS_INLINE void oct_nibbles(const uint8_t *qs, size_t stride, __m256i W[8])
+{
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256i q[4];
+    oct_gather16(qs, stride, q);
+    for (int j = 0; j < 4; j++) {
+        W[j] = _mm256_and_si256(q[j], m4);
+        W[j + 4] = _mm256_and_si256(_mm256_srli_epi16(q[j], 4), m4);
+    }
+}
+
+/* Q5_0 / Q5_1: OR the fifth bits (bit e of the 32-bit qh, 0x10 in byte e)
+ * into the nibbles. Vector j needs bits 4j..4j+3, all in byte j / 2 of qh. */
+static ALWAYS_INLINE void oct_fifth_bits(const uint8_t *qh, size_t stride, __m256i W[8])
+{
+    uint64_t h[4];
+    for (int k = 0; k < 4; k++) {
+        uint32_t a, b;
+        memcpy(&a, qh + 2 * k * stride, 4);
+        memcpy(&b, qh + (2 * k + 1) * stride, 4);
+        h[k] = a | (uint64_t)b << 32;
+        __asm__("" : "+r"(h[k])); /* keep it scalar */
+    }
+    const __m128i lo = _mm_insert_epi64(_mm_cvtsi64_si128((long long)h[0]), (long long)h[1], 1);
+    const __m128i hi = _mm_insert_epi64(_mm_cvtsi64_si128((long long)h[2]), (long long)h[3], 1);
+    const __m256i H = _mm256_inserti128_si256(_mm256_castsi128_si256(lo), hi, 1); /* lane k = qh of block k */
+    const __m256i b16 = _mm256_set1_epi8(0x10);
+    for (int j = 0; j < 8; j++) {
+        const char c = (char)(j / 2);
+        const __m256i idx = _mm256_setr_epi8(c, c, c, c, c + 4, c + 4, c + 4, c + 4, c + 8, c + 8, c + 8, c + 8,
+                                             c + 12, c + 12, c + 12, c + 12, c, c, c, c, c + 4, c + 4, c + 4, c + 4,
+                                             c + 8, c + 8, c + 8, c + 8, c + 12, c + 12, c + 12, c + 12);
+        const int s = 4 * (j % 2);
+        const __m256i bit = _mm256_set1_epi32((int)((1u << s) | (2u << s) << 8 | (4u << s) << 16 | (8u << s) << 24));
+        const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_shuffle_epi8(H, idx), bit), bit);
+        W[j] = _mm256_or_si256(W[j], _mm256_and_si256(set, b16));
+    }
+}
+
+/* ---- activations ---- */
+
+/* One oct from 8 Q8_0 (q81 false) or Q8_1 blocks. */
+static ALWAYS_INLINE void oct_prepare8(bool q81, const uint8_t *y, uint8_t *dst)
+{
+    const size_t bs = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    __m256i v[8], s = _mm256_setzero_si256();
+    oct_gather32(y + (q81 ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs)), bs, v);
+    for (int j = 0; j < 8; j++) {
+        _mm256_storeu_si256((__m256i *)(void *)(dst + 32 * j), v[j]);
+        if (!q81) s = dot4_u8i8_add(s, _mm256_set1_epi8(1), v[j]);
+    }
+    if (q81)
+        _mm256_storeu_ps((float *)(void *)(dst + OCT_AUX), fp16x8_strided(y + offsetof(block_q8_1, s), bs));
+    else
+        _mm256_storeu_si256((__m256i *)(void *)(dst + OCT_AUX), _mm256_sub_epi32(_mm256_setzero_si256(), s));
+    _mm256_storeu_ps((float *)(void *)(dst + OCT_D), fp16x8_strided(y, bs));
+}
+
+static ALWAYS_INLINE void oct_prepare_blocks(bool q81, const uint8_t *y, uint8_t *dst, int64_t nb)
+{
+    const size_t bs = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    int64_t i = 0;
+    for (; i + OCT <= nb; i += OCT, dst += OCT_BYTES) oct_prepare8(q81, y + i * bs, dst);
+    if (i < nb) {
+        uint8_t tmp[OCT * sizeof(block_q8_1)];
+        memset(tmp, 0, sizeof tmp);
+        memcpy(tmp, y + i * bs, (size_t)(nb - i) * bs);
+        oct_prepare8(q81, tmp, dst);
+    }
+}
+
+void q8_0_oct_prepare(const void *qx, void *dst, int64_t n)
+{
+    oct_prepare_blocks(false, qx, dst, n / QK8_0);
+}
+
+void q8_1_oct_prepare(const void *qx, void *dst, int64_t n)
+{
+    oct_prepare_blocks(true, qx, dst, n / QK8_1);
+}
+
+/* ---- weights ---- */
+
+/* kvalues_iq4nl plus 128, as unsigned bytes for pshufb. */
+static const uint8_t iq4nl_u8[16] = { 1, 24, 45, 63, 79, 93, 106, 118, 129, 141, 153, 166, 181, 197, 217, 241 };
+
+struct oct_w {
+    __m256i W[8]; /* u = q + off (signed q for oct_signed kinds) */
+    __m256i A[8]; /* |q|, oct_signed kinds only */
+    __m256 d, m;  /* scales; mins for Q4_1 / Q5_1 */
+};
+
+static ALWAYS_INLINE void oct_weights(enum oct_kind kind, const uint8_t *wb, struct oct_w *o)
+{
+    const size_t bs = oct_block_bytes(kind), qs = oct_qs_offset(kind);
+    if (kind == OCT_Q8_0) {
+        oct_gather32(wb + qs, bs, o->W);
+        for (int j = 0; j < 8; j++) {
+            if (oct_signed(kind)) o->A[j] = _mm256_sign_epi8(o->W[j], o->W[j]);
+            else o->W[j] = _mm256_xor_si256(o->W[j], _mm256_set1_epi8((char)0x80));
+        }
+    } else {
+        oct_nibbles(wb + qs, bs, o->W);
+        if (kind == OCT_IQ4_NL) {
+            const __m128i t = oct_signed(kind) ? loadu128(kvalues_iq4nl) : loadu128(iq4nl_u8);
+            const __m256i lut = _mm256_inserti128_si256(_mm256_castsi128_si256(t), t, 1);
+            for (int j = 0; j < 8; j++) {
+                o->W[j] = _mm256_shuffle_epi8(lut, o->W[j]);
+                if (oct_signed(kind)) o->A[j] = _mm256_sign_epi8(o->W[j], o->W[j]);
+            }
+        }
+        if (kind == OCT_Q5_0) oct_fifth_bits(wb + offsetof(block_q5_0, qh), bs, o->W);
+        if (kind == OCT_Q5_1) oct_fifth_bits(wb + offsetof(block_q5_1, qh), bs, o->W);
+    }
+    o->d = fp16x8_strided(wb, bs);
+    if (oct_has_min(kind)) o->m = fp16x8_strided(wb + 2, bs); /* m follows d in Q4_1 / Q5_1 */
+}
+
+/* Block k's integer dot in lane k, for the activation oct at p. */
+static ALWAYS_INLINE __m256i oct_isum(enum oct_kind kind, const struct oct_w *o, const uint8_t *p, int chains)
+{
+    const __m256i *v = (const __m256i *)(const void *)p;
+    const int shift = kind == OCT_Q4_0 ? 3 : kind == OCT_Q5_0 ? 4 : 7; /* log2 off */
+    const __m256i init = oct_has_min(kind) || oct_signed(kind)
+                             ? _mm256_setzero_si256()
+                             : _mm256_slli_epi32(_mm256_loadu_si256(v + OCT_AUX / 32), shift);
+    if (oct_signed(kind)) {
+        const __m256i one = _mm256_set1_epi16(1);
+        __m256i s = init, t = _mm256_setzero_si256();
+        for (int j = 0; j < 8; j += 2) {
+            const __m256i y0 = _mm256_loadu_si256(v + j), y1 = _mm256_loadu_si256(v + j + 1);
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(_mm256_maddubs_epi16(o->A[j], _mm256_sign_epi8(y0, o->W[j])), one));
+            t = _mm256_add_epi32(t, _mm256_madd_epi16(_mm256_maddubs_epi16(o->A[j + 1], _mm256_sign_epi8(y1, o->W[j + 1])), one));
+        }
+        return _mm256_add_epi32(s, t);
+    }
+    if (!OCT_VNNI) {
+        /* unsigned quants: pair products <= 2 * 31 * 127, so 4 (5-bit) or 8
+         * (4-bit) maddubs results add up in int16 without saturating */
+        const int group = oct_is_q5(kind) ? 4 : 8;
+        __m256i s = init;
+        for (int j0 = 0; j0 < 8; j0 += group) {
+            __m256i s16 = _mm256_maddubs_epi16(o->W[j0], _mm256_loadu_si256(v + j0));
+            for (int j = j0 + 1; j < j0 + group; j++)
+                s16 = _mm256_add_epi16(s16, _mm256_maddubs_epi16(o->W[j], _mm256_loadu_si256(v + j)));
+            s = _mm256_add_epi32(s, _mm256_madd_epi16(s16, _mm256_set1_epi16(1)));
+        }
+        return s;
+    }
+    __m256i c[4] = { init, _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256() };
+    for (int j = 0; j < 8; j++) c[j % chains] = dot4_u8i8_add(c[j % chains], o->W[j], _mm256_loadu_si256(v + j));
+    for (int k = 1; k < chains; k++) c[0] = _mm256_add_epi32(c[0], c[k]);
+    return c[0];
+}
+
+/* One oct of weights (8 blocks at wb) against NR activation rows. */
+static ALWAYS_INLINE void oct_step(enum oct_kind kind, const uint8_t *wb, const uint8_t *px, size_t xrb, int NR,
+                                   __m256 *acc)
+{
+    struct oct_w o;
+    oct_weights(kind, wb, &o);
+    /* one row has no other chains to overlap with: split its dpbusd chain */
+    const int chains = NR == 1 ? 4 : NR == 2 ? 2 : 1;
+    for (int b = 0; b < NR; b++) {
+        const uint8_t *p = px + (size_t)b * xrb;
+        const __m256i s = oct_isum(kind, &o, p, chains);
+        const __m256 d = _mm256_mul_ps(o.d, _mm256_loadu_ps((const float *)(const void *)(p + OCT_D)));
+        acc[b] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[b]);
+        if (oct_has_min(kind))
+            acc[b] = _mm256_fmadd_ps(o.m, _mm256_loadu_ps((const float *)(const void *)(p + OCT_AUX)), acc[b]);
+    }
+}
+
+/* nb weight blocks at w against the prepared rows at px (octs in order). */
+static ALWAYS_INLINE void oct_span(enum oct_kind kind, int64_t nb, const uint8_t *w, const uint8_t *px, size_t xrb,
+                                   int NR, __m256 *acc)
+{
+    const size_t bs = oct_block_bytes(kind);
+    int64_t i = 0;
+    for (; i + OCT <= nb; i += OCT, px += OCT_BYTES) oct_step(kind, w + i * bs, px, xrb, NR, acc);
+    if (i < nb) {
+        uint8_t tmp[OCT * sizeof(block_q8_0)];
+        memset(tmp, 0, sizeof tmp);
+        memcpy(tmp, w + i * bs, (size_t)(nb - i) * bs);
+        oct_step(kind, tmp, px, xrb, NR, acc);
+    }
+}
+
+static ALWAYS_INLINE void oct_rows(enum oct_kind kind, int64_t n, const void *w, const void *x, size_t xrb, int NR,
+                                   float *out, size_t os)
+{
+    __m256 acc[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) acc[b] = _mm256_setzero_ps();
+    oct_span(kind, n / QK8_0, w, x, xrb, NR, acc);
+    for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
+}
+
+/* ---- vec_dot: one row of plain Q8_0 / Q8_1 blocks ----
+ *
+ * Rearranging a lone activation row would cost as much as the dot itself, so
+ * vec_dot takes each block in its natural layout instead: one 32-byte dot
+ * per block (8 partial int32 sums), and 8 blocks' partials reduced so that
+ * block k's exact sum lands in lane k. Those are the same integers oct_isum
+ * produces, and the float steps below are oct_step's: vec_dot gives exactly
+ * the bits of vec_dot_rows. */
+
+/* 8 partial int32 sums of one block's 32 products (signed weight x
+ * activation: the sign trick; Q4_1 / Q5_1: unsigned quants, no offset). */
+static ALWAYS_INLINE __m256i plain_block_dot(enum oct_kind kind, const uint8_t *wb, const uint8_t *yb)
+{
+    const __m256i y = loadu256(yb + (oct_has_min(kind) ? offsetof(block_q8_1, qs) : offsetof(block_q8_0, qs)));
+    __m256i w;
+    switch (kind) {
+    case OCT_Q4_0: w = _mm256_sub_epi8(nibbles_32(wb + offsetof(block_q4_0, qs)), _mm256_set1_epi8(8)); break;
+    case OCT_Q5_0: w = q5_0_quants((const block_q5_0 *)(const void *)wb); break;
+    case OCT_Q8_0: w = loadu256(wb + offsetof(block_q8_0, qs)); break;
+    case OCT_IQ4_NL: w = iq4nl_values_32(wb + offsetof(block_iq4_nl, qs)); break;
+    case OCT_Q4_1: return dot4_u8i8_add(_mm256_setzero_si256(), nibbles_32(wb + offsetof(block_q4_1, qs)), y);
+    default: return dot4_u8i8_add(_mm256_setzero_si256(), q5_1_quants((const block_q5_1 *)(const void *)wb), y);
+    }
+    /* |w| <= 128 and y != -128: no maddubs pair reaches 2^15 */
+    const __m256i a = _mm256_sign_epi8(w, w), sy = _mm256_sign_epi8(y, w);
+#if OCT_VNNI
+    return _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), a, sy);
+#else
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(a, sy), _mm256_set1_epi16(1));
+#endif
+}
+
+/* lane k = the sum of v[k]'s 8 lanes */
+static ALWAYS_INLINE __m256i hsum8x8_epi32(const __m256i v[8])
+{
+    const __m256i a0 = _mm256_hadd_epi32(v[0], v[1]), a1 = _mm256_hadd_epi32(v[2], v[3]);
+    const __m256i a2 = _mm256_hadd_epi32(v[4], v[5]), a3 = _mm256_hadd_epi32(v[6], v[7]);
+    const __m256i b0 = _mm256_hadd_epi32(a0, a1), b1 = _mm256_hadd_epi32(a2, a3);
+    return _mm256_add_epi32(_mm256_permute2x128_si256(b0, b1, 0x20), _mm256_permute2x128_si256(b0, b1, 0x31));
+}
+
+/* One oct: 8 weight blocks at wb, 8 activation blocks at yb. */
+static ALWAYS_INLINE __m256 plain_step(enum oct_kind kind, const uint8_t *wb, const uint8_t *yb, __m256 acc)
+{
+    const bool q81 = oct_has_min(kind);
+    const size_t bs = oct_block_bytes(kind), ybs = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    __m256i v[8];
+    for (int k = 0; k < 8; k++) v[k] = plain_block_dot(kind, wb + k * bs, yb + k * ybs);
+    const __m256i s = hsum8x8_epi32(v);
+    const __m256 d = _mm256_mul_ps(fp16x8_strided(wb, bs), fp16x8_strided(yb, ybs));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+    if (q81) /* m follows d in Q4_1 / Q5_1, s follows d in Q8_1 */
+        acc = _mm256_fmadd_ps(fp16x8_strided(wb + 2, bs), fp16x8_strided(yb + offsetof(block_q8_1, s), ybs), acc);
+    return acc;
+}
+
+static ALWAYS_INLINE float oct_dot(enum oct_kind kind, int64_t n, const void *w, const void *x)
+{
+    const bool q81 = oct_has_min(kind);
+    const size_t bs = oct_block_bytes(kind), ybs = q81 ? sizeof(block_q8_1) : sizeof(block_q8_0);
+    const uint8_t *wb = w, *yb = x;
+    const int64_t nb = n / QK8_0;
+    __m256 acc = _mm256_setzero_ps();
+    int64_t i = 0;
+    for (; i + OCT <= nb; i += OCT) acc = plain_step(kind, wb + i * bs, yb + i * ybs, acc);
+    if (i < nb) { /* zero-padded, as oct_span and the prepared rows */
+        uint8_t tw[OCT * sizeof(block_q8_0)], ty[OCT * sizeof(block_q8_1)];
+        memset(tw, 0, sizeof tw);
+        memset(ty, 0, sizeof ty);
+        memcpy(tw, wb + i * bs, (size_t)(nb - i) * bs);
+        memcpy(ty, yb + i * ybs, (size_t)(nb - i) * ybs);
+        acc = plain_step(kind, tw, ty, acc);
+    }
+    return hsum_f32_8(acc);
+}
+
+#define OCT_KERNELS(name, KIND)                                                                            \
+    static ALWAYS_INLINE void name##_rows_nr(int64_t n, const void *w, const void *x, size_t xrb, int NR, \
+                                             float *out, size_t os)                                       \
+    {                                                                                                     \
+        oct_rows(KIND, n, w, x, xrb, NR, out, os);                                                        \
+    }                                                                                                     \
+    void name##_dot_rows_avx2(int64_t n, const void *w, const void *x, size_t xrb, int nrows, float *out, \
+                              size_t os)                                                                  \
+    {                                                                                                     \
+        ROWS_DISPATCH(name##_rows_nr, n, w, x, xrb, nrows, out, os)                                       \
+    }                                                                                                     \
+    float name##_dot_avx2(int64_t n, const void *w, const void *x) { return oct_dot(KIND, n, w, x); }
+
+OCT_KERNELS(q4_0, OCT_Q4_0)
+OCT_KERNELS(q5_0, OCT_Q5_0)
+OCT_KERNELS(q8_0, OCT_Q8_0)
+OCT_KERNELS(iq4_nl, OCT_IQ4_NL)
+OCT_KERNELS(q4_1, OCT_Q4_1)
+OCT_KERNELS(q5_1, OCT_Q5_1)
+
+#endif /* QUANT_AVX2 */
