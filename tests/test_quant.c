@@ -1068,6 +1068,28 @@ static void test_known_small_types(void **state)
     expect_deq(TYPE_Q5_K, &b5k, want, 256);
 }
 
+/* Non-finite activations (a broken model) quantize as if they were 0, with
+ * no undefined float-to-int conversion (UBSan would abort under SAN=1). */
+static void test_activations_non_finite(void **state)
+{
+    (void)state;
+    const enum ggml_type types[] = {TYPE_Q8_0, TYPE_Q8_1, TYPE_Q8_K};
+    const int n = 512;
+    float x[512], zeroed[512];
+    for (int i = 0; i < n; i++) x[i] = zeroed[i] = sinf((float)i) * 3.0f;
+    x[5] = NAN, x[40] = INFINITY, x[300] = -INFINITY;
+    zeroed[5] = zeroed[40] = zeroed[300] = 0.0f;
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+        const size_t bytes = type_row_size(types[t], n);
+        unsigned char *a = malloc(bytes), *b = malloc(bytes);
+        quantize_activations(types[t], x, a, n);
+        quantize_activations(types[t], zeroed, b, n);
+        assert_memory_equal(a, b, bytes);
+        free(a);
+        free(b);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1088,6 +1110,7 @@ int main(void)
         cmocka_unit_test(test_known_q4_K),
         cmocka_unit_test(test_known_q6_K),
         cmocka_unit_test(test_known_small_types),
+        cmocka_unit_test(test_activations_non_finite),
     };
     return cmocka_run_group_tests_name("quant", tests, NULL, NULL);
 }

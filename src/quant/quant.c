@@ -180,6 +180,22 @@ size_t act_rows_size(const struct type_traits *t, int64_t n)
 
 void quantize_activations(enum ggml_type type, const float *src, void *dst, int64_t n)
 {
+    /* A broken or hostile model can produce inf/NaN activations; converting
+     * those to integers is undefined behaviour. Such a row is quantized with
+     * the non-finite values as 0 (the logits are garbage either way, but the
+     * run stays defined). The scan costs n compares against rows × n of dot work. */
+    float *clean = NULL;
+    if (type != TYPE_F32) {
+        int64_t bad = 0;
+        for (int64_t i = 0; i < n; i++) bad |= !isfinite(src[i]);
+        if (bad && (clean = malloc((size_t)n * sizeof *clean))) {
+            for (int64_t i = 0; i < n; i++) clean[i] = isfinite(src[i]) ? src[i] : 0.0f;
+            src = clean;
+        } else if (bad) {
+            memset(dst, 0, type_row_size(type, n));
+            return;
+        }
+    }
     switch (type) {
     case TYPE_Q8_0: q8_0_from_float_act(src, dst, n); break;
     case TYPE_Q8_1: q8_1_from_float_act(src, dst, n); break;
@@ -191,6 +207,7 @@ void quantize_activations(enum ggml_type type, const float *src, void *dst, int6
         break;
     }
     }
+    free(clean);
 }
 
 /* ---- half precision, in software ---- */
