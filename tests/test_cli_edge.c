@@ -8,6 +8,8 @@
  */
 #include "testutil.h"
 
+#include "forward.h"
+
 #include <stdbool.h>
 #include <sys/stat.h>
 
@@ -267,16 +269,6 @@ static void test_sigint(void **state)
     run_free(&r);
 }
 
-static unsigned long long mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    unsigned long long kib = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
-    if (f) fclose(f);
-    return kib * 1024;
-}
 
 /* Huge contexts. The KV cache grows in blocks as tokens arrive, but a pool
  * that could never fit in the memory available is refused up front with the
@@ -288,7 +280,7 @@ static void test_huge_context(void **state)
     (void)state;
     const char *m = model();
     const bool asan = getenv("ASAN_OPTIONS") != NULL;
-    const unsigned long long avail = mem_available();
+    const unsigned long long avail = available_memory();
     /* stories260K: 640 bytes per token in F16, 10 GiB for 2^24 tokens */
     struct run_result r = run_cmd("bash -c '%s %s -m %s -c 16777216 -p Once -n 8 --temp 0'",
                                   asan ? "" : "ulimit -v 2000000;", infer_bin(), m);
