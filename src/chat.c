@@ -142,33 +142,24 @@ static const char *reply(struct chat *c, int *n_gen, bool *eot)
 }
 
 struct turn_stats {
-    int turn, n_gen;
-    size_t n_prompt;
-    double t_prompt, t_gen;
-    const char *stop;
+    int turn;
+    struct run_stats run;
 };
 
-static void print_stats(struct chat *c, const struct turn_stats *t)
+static void print_stats(struct chat *c, struct turn_stats *t)
 {
-    const double pps = t->t_prompt > 0 ? t->n_prompt / t->t_prompt : 0, gps = t->t_gen > 0 ? t->n_gen / t->t_gen : 0;
-    if (!c->o->json || c->o->json_out)
-        fprintf(stderr,
-                "infer: turn %d: prompt %zu tokens in %.3f s (%.2f tok/s) | generated %d tokens in %.3f s "
-                "(%.2f tok/s) | stop: %s | context %d/%d\n",
-                t->turn, t->n_prompt, t->t_prompt, pps, t->n_gen, t->t_gen, gps, t->stop, c->pos, c->n_ctx);
+    t->run.n_ctx = c->n_ctx;
+    t->run.n_shifts = c->n_shifts;
+    if (!c->o->json || c->o->json_out) {
+        char line[512];
+        run_stats_line(line, sizeof line, &t->run);
+        fprintf(stderr, "infer: turn %d: %s | context %d/%d\n", t->turn, line, c->pos, c->n_ctx);
+    }
     if (!c->json) return;
     cJSON *j = cJSON_CreateObject();
     cJSON_AddNumberToObject(j, "turn", t->turn);
-    cJSON_AddNumberToObject(j, "prompt_tokens", (double)t->n_prompt);
-    cJSON_AddNumberToObject(j, "generated_tokens", t->n_gen);
-    cJSON_AddNumberToObject(j, "prompt_seconds", t->t_prompt);
-    cJSON_AddNumberToObject(j, "generation_seconds", t->t_gen);
-    cJSON_AddNumberToObject(j, "prompt_tokens_per_second", pps);
-    cJSON_AddNumberToObject(j, "generation_tokens_per_second", gps);
-    cJSON_AddStringToObject(j, "stop_reason", t->stop);
+    run_stats_add_json(j, &t->run);
     cJSON_AddNumberToObject(j, "n_past", c->pos);
-    cJSON_AddNumberToObject(j, "n_ctx", c->n_ctx);
-    cJSON_AddNumberToObject(j, "context_shifts", c->n_shifts);
     char *text = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     if (text) fprintf(c->json, "%s\n", text), fflush(c->json);
@@ -281,10 +272,10 @@ int run_chat(const struct options *o, struct session *s)
             rc = 1;
             break;
         }
-        struct turn_stats st = {.turn = turn++, .n_prompt = n};
+        struct turn_stats st = {.turn = turn++, .run.n_prompt = n};
         double t0 = now_seconds();
         int frc = n ? forward_seq(c.ctx, 0, ids, (int)n, c.pos, false, c.logits) : 0;
-        st.t_prompt = now_seconds() - t0;
+        st.run.t_prompt = now_seconds() - t0;
         for (size_t i = 0; i < n; i++) sampler_accept(&c.smp, ids[i]);
         free(ids);
         if (frc) {
@@ -295,8 +286,8 @@ int run_chat(const struct options *o, struct session *s)
         c.pos += (int)n;
 
         double t1 = now_seconds();
-        st.stop = reply(&c, &st.n_gen, &eot_in_cache);
-        st.t_gen = now_seconds() - t1;
+        st.run.stop = reply(&c, &st.run.n_gen, &eot_in_cache);
+        st.run.t_gen = now_seconds() - t1;
         if (chat_conv_reply(&conv)) {
             fprintf(stderr, "infer: out of memory\n");
             rc = 1;

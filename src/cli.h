@@ -82,6 +82,20 @@ int run_kv_info(const struct options *o, struct session *s);    /* kvinfo.c */
 int run_chat(const struct options *o, struct session *s);       /* chat.c */
 int run_parallel(const struct options *o, struct session *s);   /* parallel.c: -np > 1 or --prompts */
 
+/* The numbers of one generation (a run, or a chat turn), and their two
+ * forms: the stderr line's core ("prompt N tokens in ... | stop: R") and
+ * the same fields added to a JSON object the caller has begun. */
+struct cJSON;
+struct run_stats {
+    size_t n_prompt;
+    int n_gen;
+    double t_prompt, t_gen;
+    const char *stop;
+    int n_shifts, n_ctx;
+};
+void run_stats_line(char *buf, size_t cap, const struct run_stats *st);
+void run_stats_add_json(struct cJSON *j, const struct run_stats *st);
+
 /* Prompts larger than this are refused (a prompt is at most 2^24 tokens of
  * context anyway); it also bounds what `-f /dev/zero` can make us allocate. */
 #define MAX_PROMPT_BYTES ((size_t)256 << 20)

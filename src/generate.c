@@ -41,29 +41,13 @@ static bool dump_logits(const char *path, const float *logits, size_t n_pos, int
     return ok;
 }
 
-struct run_stats {
-    size_t n_prompt;
-    int n_gen;
-    double t_prompt, t_gen;
-    const char *stop;
-    int n_shifts, n_ctx;
-};
-
 /* --json / --json-out: the run's numbers as one JSON object. */
 static bool write_stats_json(const struct options *o, const struct context *ctx, const struct run_stats *st)
 {
     cJSON *j = cJSON_CreateObject();
     cJSON_AddStringToObject(j, "model", o->model_path);
-    cJSON_AddNumberToObject(j, "prompt_tokens", (double)st->n_prompt);
-    cJSON_AddNumberToObject(j, "generated_tokens", st->n_gen);
-    cJSON_AddNumberToObject(j, "prompt_seconds", st->t_prompt);
-    cJSON_AddNumberToObject(j, "generation_seconds", st->t_gen);
-    cJSON_AddNumberToObject(j, "prompt_tokens_per_second", st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0);
-    cJSON_AddNumberToObject(j, "generation_tokens_per_second", st->t_gen > 0 ? st->n_gen / st->t_gen : 0);
-    cJSON_AddStringToObject(j, "stop_reason", st->stop);
-    cJSON_AddNumberToObject(j, "n_ctx", st->n_ctx);
+    run_stats_add_json(j, st);
     cJSON_AddNumberToObject(j, "threads", o->n_threads);
-    cJSON_AddNumberToObject(j, "context_shifts", st->n_shifts);
     cJSON_AddNumberToObject(j, "kv_block_size", ctx->kv.block_size);
     cJSON_AddNumberToObject(j, "kv_blocks_used", kv_blocks_used(&ctx->kv));
     cJSON_AddNumberToObject(j, "kv_blocks_allocated", ctx->kv.n_allocated);
@@ -189,10 +173,11 @@ int run_generate(const struct options *o, struct session *s)
         if (isatty(STDOUT_FILENO)) out_write("\n", 1);
     }
     const struct run_stats st = {n_prompt, n_gen, t_prompt, t_gen, stop, n_shifts, n_ctx};
-    if (!o->json || o->json_out)
-        fprintf(stderr, "infer: prompt %zu tokens in %.3f s (%.2f tok/s) | generated %d tokens in %.3f s (%.2f tok/s) | stop: %s\n",
-                n_prompt, t_prompt, t_prompt > 0 ? n_prompt / t_prompt : 0.0, n_gen, t_gen,
-                t_gen > 0 ? n_gen / t_gen : 0.0, stop);
+    if (!o->json || o->json_out) {
+        char line[512];
+        run_stats_line(line, sizeof line, &st);
+        fprintf(stderr, "infer: %s\n", line);
+    }
     if ((o->json || o->json_out) && !write_stats_json(o, ctx, &st)) goto done;
     rc = g_interrupted ? 130 : 0;
 done:

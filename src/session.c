@@ -3,6 +3,7 @@
  * loaded from the path the user gave (GGUF, vocab-only GGUF, or llama2.c
  * checkpoint + tokenizer.bin), and the prompt as token ids. Also --tokenize.
  */
+#include <cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,26 @@ bool out_write(const char *buf, size_t n)
         n -= (size_t)w;
     }
     return true;
+}
+
+void run_stats_line(char *buf, size_t cap, const struct run_stats *st)
+{
+    snprintf(buf, cap, "prompt %zu tokens in %.3f s (%.2f tok/s) | generated %d tokens in %.3f s (%.2f tok/s) | stop: %s",
+             st->n_prompt, st->t_prompt, st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0.0, st->n_gen, st->t_gen,
+             st->t_gen > 0 ? st->n_gen / st->t_gen : 0.0, st->stop);
+}
+
+void run_stats_add_json(cJSON *j, const struct run_stats *st)
+{
+    cJSON_AddNumberToObject(j, "prompt_tokens", (double)st->n_prompt);
+    cJSON_AddNumberToObject(j, "generated_tokens", st->n_gen);
+    cJSON_AddNumberToObject(j, "prompt_seconds", st->t_prompt);
+    cJSON_AddNumberToObject(j, "generation_seconds", st->t_gen);
+    cJSON_AddNumberToObject(j, "prompt_tokens_per_second", st->t_prompt > 0 ? st->n_prompt / st->t_prompt : 0);
+    cJSON_AddNumberToObject(j, "generation_tokens_per_second", st->t_gen > 0 ? st->n_gen / st->t_gen : 0);
+    cJSON_AddStringToObject(j, "stop_reason", st->stop);
+    cJSON_AddNumberToObject(j, "n_ctx", st->n_ctx);
+    cJSON_AddNumberToObject(j, "context_shifts", st->n_shifts);
 }
 
 static bool is_gguf(const char *path)
