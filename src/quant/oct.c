@@ -55,6 +55,11 @@
 #else
 #define OCT_VNNI 0
 #endif
+#if OCT_VNNI && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
+#define OCT_AVX512 1
+#else
+#define OCT_AVX512 0
+#endif
 
 enum oct_kind { OCT_Q4_0, OCT_Q5_0, OCT_Q8_0, OCT_IQ4_NL, OCT_Q4_1, OCT_Q5_1 };
 
@@ -283,10 +288,170 @@ static ALWAYS_INLINE __m256i oct_isum(enum oct_kind kind, const struct oct_w *o,
     return c[0];
 }
 
+#if OCT_AVX512
+/* ---- AVX-512 VBMI: whole-vector weight loads ----
+ *
+ * With byte permutes that pick any byte of two 64-byte vectors (vpermt2b),
+ * an oct of weight blocks is loaded as plain 64-byte vectors and rearranged
+ * in a few instructions, instead of 16-byte loads, inserts and unpacks
+ * (those cost a 4-bit oct more than its dot products). Z[o] holds W[2o] in
+ * its low and W[2o + 1] in its high 256 bits, so one 512-bit dpbusd serves
+ * two oct vectors. The integer sums are the same exact numbers, and the
+ * float steps are oct_step's: the results do not change by a bit.
+ *
+ * Byte t of Z[o] (o < 4) comes from byte OCT_SRC of the oct: block t/4 % 8,
+ * dword 2o + t/32 of the block's quants. The tables below hold those sources
+ * mod 256, a byte permute reads what it needs of them (7 bits with two
+ * sources, 6 bits with one), and masks say which source vectors hold them. */
+#define OCT_SRC(bs, off, o, t) ((t) / 4 % 8 * (bs) + (off) + 4 * (2 * (o) + (t) / 32) + (t) % 4)
+#define OCT_SRC8(bs, off, o, t) (OCT_SRC(bs, off, o, t) % 256)
+#define OCT_SRC4(bs, off, o, t) OCT_SRC8(bs, off, o, t), OCT_SRC8(bs, off, o, (t) + 1), \
+                                OCT_SRC8(bs, off, o, (t) + 2), OCT_SRC8(bs, off, o, (t) + 3)
+#define OCT_SRC16(bs, off, o, t) OCT_SRC4(bs, off, o, t), OCT_SRC4(bs, off, o, (t) + 4), \
+                                 OCT_SRC4(bs, off, o, (t) + 8), OCT_SRC4(bs, off, o, (t) + 12)
+#define OCT_IDX(bs, off, o) { OCT_SRC16(bs, off, o, 0), OCT_SRC16(bs, off, o, 16), OCT_SRC16(bs, off, o, 32), \
+                              OCT_SRC16(bs, off, o, 48) }
+/* mask of the bytes of Z[o] whose source lies in [lo, hi) */
+#define OCT_IN(bs, off, o, t, lo, hi) \
+    ((uint64_t)(OCT_SRC(bs, off, o, t) >= (lo) && OCT_SRC(bs, off, o, t) < (hi)) << (t))
+#define OCT_IN4(bs, off, o, t, lo, hi) (OCT_IN(bs, off, o, t, lo, hi) | OCT_IN(bs, off, o, (t) + 1, lo, hi) | \
+                                        OCT_IN(bs, off, o, (t) + 2, lo, hi) | OCT_IN(bs, off, o, (t) + 3, lo, hi))
+#define OCT_IN16(bs, off, o, t, lo, hi) (OCT_IN4(bs, off, o, t, lo, hi) | OCT_IN4(bs, off, o, (t) + 4, lo, hi) | \
+                                         OCT_IN4(bs, off, o, (t) + 8, lo, hi) | OCT_IN4(bs, off, o, (t) + 12, lo, hi))
+#define OCT_MASK(bs, off, o, lo, hi) (OCT_IN16(bs, off, o, 0, lo, hi) | OCT_IN16(bs, off, o, 16, lo, hi) | \
+                                      OCT_IN16(bs, off, o, 32, lo, hi) | OCT_IN16(bs, off, o, 48, lo, hi))
+/* the fp16 at byte k * bs + off of each block, as word indices */
+#define OCT_W(bs, off, k) (((k) * (bs) + (off)) / 2)
+#define OCT_WORDS(bs, off) { OCT_W(bs, off, 0), OCT_W(bs, off, 1), OCT_W(bs, off, 2), OCT_W(bs, off, 3), \
+                             OCT_W(bs, off, 4), OCT_W(bs, off, 5), OCT_W(bs, off, 6), OCT_W(bs, off, 7) }
+#define OCT_WHI(bs, off) ((OCT_W(bs, off, 6) >= 64) << 6 | (OCT_W(bs, off, 7) >= 64) << 7 | \
+                          (OCT_W(bs, off, 5) >= 64) << 5 | (OCT_W(bs, off, 4) >= 64) << 4)
+
+struct oct_layout {
+    uint8_t idx[4][64];          /* source byte mod 256 of each byte of Z[o] */
+    uint64_t mid[4], top[4];     /* bytes from [128, 256) and from [256, ...) */
+    uint16_t d[8], m[8];         /* word index of each block's d (and m) */
+    uint8_t dhi, mhi;            /* blocks whose d (m) lies at byte 128 or later */
+};
+
+#define OCT_LAYOUT4(bs, off) { \
+        { OCT_IDX(bs, off, 0), OCT_IDX(bs, off, 1) }, \
+        { OCT_MASK(bs, off, 0, 128, 256), OCT_MASK(bs, off, 1, 128, 256) }, { 0, 0 }, \
+        OCT_WORDS(bs, 0), OCT_WORDS(bs, 2), OCT_WHI(bs, 0), OCT_WHI(bs, 2) }
+static const struct oct_layout oct_layout_18 = OCT_LAYOUT4(18, 2); /* Q4_0, IQ4_NL: d, qs[16] */
+static const struct oct_layout oct_layout_20 = OCT_LAYOUT4(20, 4); /* Q4_1: d, m, qs[16] */
+static const struct oct_layout oct_layout_34 = {                   /* Q8_0: d, qs[32] */
+    { OCT_IDX(34, 2, 0), OCT_IDX(34, 2, 1), OCT_IDX(34, 2, 2), OCT_IDX(34, 2, 3) },
+    { OCT_MASK(34, 2, 0, 128, 256), OCT_MASK(34, 2, 1, 128, 256), OCT_MASK(34, 2, 2, 128, 256),
+      OCT_MASK(34, 2, 3, 128, 256) },
+    { OCT_MASK(34, 2, 0, 256, 512), OCT_MASK(34, 2, 1, 256, 512), OCT_MASK(34, 2, 2, 256, 512),
+      OCT_MASK(34, 2, 3, 256, 512) },
+    OCT_WORDS(34, 0), { 0 }, OCT_WHI(34, 0), 0 };
+
+static ALWAYS_INLINE const struct oct_layout *oct_layout(enum oct_kind kind)
+{
+    return kind == OCT_Q8_0 ? &oct_layout_34 : kind == OCT_Q4_1 ? &oct_layout_20 : &oct_layout_18;
+}
+
+/* The 8 blocks as 64-byte vectors; the last one is a masked load, so nothing
+ * past the oct is read (the weights end where the mapped file ends). */
+static ALWAYS_INLINE int oct_load512(enum oct_kind kind, const uint8_t *wb, __m512i z[5])
+{
+    const int bytes = (int)(OCT * oct_block_bytes(kind)), nz = (bytes + 63) / 64;
+    for (int i = 0; i < nz - 1; i++) z[i] = _mm512_loadu_si512(wb + 64 * i);
+    z[nz - 1] = _mm512_maskz_loadu_epi8(~0ull >> (64 * nz - bytes), wb + 64 * (nz - 1));
+    return nz;
+}
+
+static ALWAYS_INLINE __m512i oct_pick(const __m512i z[5], int nz, const struct oct_layout *l, int o)
+{
+    const __m512i idx = _mm512_loadu_si512(l->idx[o]);
+    __m512i r = _mm512_permutex2var_epi8(z[0], idx, z[1]);
+    if (nz == 3) return _mm512_mask_permutexvar_epi8(r, l->mid[o], idx, z[2]);
+    r = _mm512_mask_blend_epi8(l->mid[o], r, _mm512_permutex2var_epi8(z[2], idx, z[3]));
+    return _mm512_mask_permutexvar_epi8(r, l->top[o], idx, z[4]);
+}
+
+/* 8 fp16 at the word indices w (all below 128) as floats. */
+static ALWAYS_INLINE __m256 oct_pick_f16(const __m512i z[5], int nz, const uint16_t w[8], uint8_t hi)
+{
+    const __m512i idx = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)w));
+    __m512i r = _mm512_permutex2var_epi16(z[0], idx, z[1]);
+    if (nz == 3) r = _mm512_mask_permutexvar_epi16(r, hi, idx, z[2]);
+    else r = _mm512_mask_blend_epi16(hi, r, _mm512_permutex2var_epi16(z[2], idx, z[3]));
+    return _mm256_cvtph_ps(_mm512_castsi512_si128(r));
+}
+
+struct oct_w512 {
+    __m512i Z[4]; /* Z[o] = W[2o] | W[2o + 1], u = q + off as in struct oct_w */
+    __m256 d, m;
+};
+
+static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, struct oct_w512 *o)
+{
+    const struct oct_layout *l = oct_layout(kind);
+    __m512i z[5];
+    const int nz = oct_load512(kind, wb, z);
+    if (kind == OCT_Q8_0) {
+        for (int i = 0; i < 4; i++) o->Z[i] = _mm512_xor_si512(oct_pick(z, nz, l, i), _mm512_set1_epi8((char)0x80));
+    } else {
+        const __m512i m4 = _mm512_set1_epi8(0xF);
+        for (int i = 0; i < 2; i++) {
+            const __m512i q = oct_pick(z, nz, l, i);
+            o->Z[i] = _mm512_and_si512(q, m4);
+            o->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        }
+        if (kind == OCT_IQ4_NL) {
+            const __m512i lut = _mm512_broadcast_i32x4(loadu128(iq4nl_u8));
+            for (int i = 0; i < 4; i++) o->Z[i] = _mm512_shuffle_epi8(lut, o->Z[i]);
+        }
+    }
+    o->d = oct_pick_f16(z, nz, l->d, l->dhi);
+    if (oct_has_min(kind)) o->m = oct_pick_f16(z, nz, l->m, l->mhi);
+}
+
+/* oct_isum with 512-bit dot products: lanes k and k + 8 of the sum hold
+ * two parts of block k's dot, added exactly at the end. */
+static ALWAYS_INLINE __m256i oct_isum512(enum oct_kind kind, const struct oct_w512 *o, const uint8_t *p)
+{
+    const __m512i *v = (const __m512i *)(const void *)p;
+    const int shift = kind == OCT_Q4_0 ? 3 : 7; /* log2 off */
+    const __m256i init = oct_has_min(kind) ? _mm256_setzero_si256()
+                                           : _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p + OCT_AUX)), shift);
+    __m512i c0 = _mm512_dpbusd_epi32(_mm512_zextsi256_si512(init), o->Z[0], _mm512_loadu_si512(v));
+    __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), o->Z[1], _mm512_loadu_si512(v + 1));
+    c0 = _mm512_dpbusd_epi32(c0, o->Z[2], _mm512_loadu_si512(v + 2));
+    c1 = _mm512_dpbusd_epi32(c1, o->Z[3], _mm512_loadu_si512(v + 3));
+    const __m512i s = _mm512_add_epi32(c0, c1);
+    return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+}
+
+static ALWAYS_INLINE void oct_step512(enum oct_kind kind, const uint8_t *wb, const uint8_t *px, size_t xrb, int NR,
+                                      __m256 *acc)
+{
+    struct oct_w512 o;
+    oct_weights512(kind, wb, &o);
+    for (int b = 0; b < NR; b++) {
+        const uint8_t *p = px + (size_t)b * xrb;
+        const __m256i s = oct_isum512(kind, &o, p);
+        const __m256 d = _mm256_mul_ps(o.d, _mm256_loadu_ps((const float *)(const void *)(p + OCT_D)));
+        acc[b] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[b]);
+        if (oct_has_min(kind))
+            acc[b] = _mm256_fmadd_ps(o.m, _mm256_loadu_ps((const float *)(const void *)(p + OCT_AUX)), acc[b]);
+    }
+}
+#endif /* OCT_AVX512 */
+
 /* One oct of weights (8 blocks at wb) against NR activation rows. */
 static ALWAYS_INLINE void oct_step(enum oct_kind kind, const uint8_t *wb, const uint8_t *px, size_t xrb, int NR,
                                    __m256 *acc)
 {
+#if OCT_AVX512
+    if (!oct_is_q5(kind)) { /* Q5_0 / Q5_1 (rarely used) keep the 256-bit route */
+        oct_step512(kind, wb, px, xrb, NR, acc);
+        return;
+    }
+#endif
     struct oct_w o;
     oct_weights(kind, wb, &o);
     /* one row has no other chains to overlap with: split its dpbusd chain */
