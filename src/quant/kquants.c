@@ -810,6 +810,151 @@ float q3_K_dot_avx2(int64_t n, const void *w, const void *a)
     return hsum_f32_8(acc);
 }
 
+/* AVX-512 kernels for Q4_K, Q5_K and Q6_K (512-bit registers with VNNI,
+ * VBMI and GFNI); the AVX2 ones in the #else branches. They take 64
+ * weights per instruction where the AVX2 ones take 32: batch-1 decode of
+ * these types is bound by the dot kernel, not by memory, without them. */
+#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && \
+    defined(__AVX512VBMI__) && defined(__GFNI__)
+#define KQ_AVX512 1
+#else
+#define KQ_AVX512 0
+#endif
+
+#if KQ_AVX512
+/* The shape they share, per super-block and activation row: the unsigned
+ * quants of 64 consecutive elements in one zmm, in activation order, so
+ * one 64-byte load of y.qs and one vpdpbusd give 16 int32 sums of 4
+ * products. Those fit int16 (|sum| <= 4 * 63 * 128), so two of them pack
+ * into one vector of int16 (exact) and a single vpmaddwd / vpdpwssd with
+ * the group scales lined up to match applies the scales to both: half the
+ * multiplies of scaling each sum on its own. The float steps then run on 16
+ * lanes,
+ *   acc = fma(y.d * D, cvt(S), acc)      (S int32, exact; D per kernel)
+ * and a 16-lane hsum at the end: the same steps whatever the number of rows.
+ * Weight quants and scales are unpacked once for all rows. */
+
+/* 32 bytes at p in both 256-bit halves of a zmm (a load-port broadcast). */
+static inline __m512i bcast256(const void *p) { return _mm512_broadcast_i64x4(loadu256(p)); }
+
+static inline float hsum_f32_16(__m512 x)
+{
+    return hsum_f32_8(_mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1)));
+}
+
+/* gf2p8affineqb moves and masks bits inside every byte in one instruction:
+ * GF_BIT(o, i) in the matrix makes output bit o input bit i. gf_bits uses
+ * matrix lo on the low 256 bits of x and hi on the high 256. */
+#define GF_BIT(o, i) ((long long)((1ULL << (i)) << (8 * (7 - (o)))))
+#define GF_LO_NIBBLE (GF_BIT(0, 0) | GF_BIT(1, 1) | GF_BIT(2, 2) | GF_BIT(3, 3))
+#define GF_HI_NIBBLE (GF_BIT(0, 4) | GF_BIT(1, 5) | GF_BIT(2, 6) | GF_BIT(3, 7))
+static inline __m512i gf_bits(__m512i x, long long lo, long long hi)
+{
+    return _mm512_gf2p8affine_epi64_epi8(x, _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo), 0);
+}
+
+/* vpermb indices lining int16 group scales up with packs_epi32(a, b): in
+ * 128-bit lane i, int16 0..3 hold a's int32 lanes 4i..4i+3 and int16 4..7
+ * b's, of groups ga(i) and gb(i); the macros give the index word. */
+#define K_PACK_IDX(ga, gb)                                                                         \
+    _mm512_set_epi16(gb(3), gb(3), gb(3), gb(3), ga(3), ga(3), ga(3), ga(3), gb(2), gb(2), gb(2), \
+                     gb(2), ga(2), ga(2), ga(2), ga(2), gb(1), gb(1), gb(1), gb(1), ga(1), ga(1), \
+                     ga(1), ga(1), gb(0), gb(0), gb(0), gb(0), ga(0), ga(0), ga(0), ga(0))
+
+/* sum of the dpbusd results s0..s3 times their int16 scales: sc01 lines up
+ * with packs(s0, s1), sc23 with packs(s2, s3). 16 int32 lanes. */
+static inline __m512i k_scale4(__m512i s0, __m512i s1, __m512i s2, __m512i s3, __m512i sc01, __m512i sc23)
+{
+    return _mm512_dpwssd_epi32(_mm512_madd_epi16(sc01, _mm512_packs_epi32(s0, s1)), sc23, _mm512_packs_epi32(s2, s3));
+}
+
+/* Q4_K / Q5_K: scales 0..3, mins 0..3, scales 4..7, mins 4..7 in bytes
+ * 0..15, unpacked in general registers (off the busy vector ports). */
+static inline __m128i k4_scales_mins_u8(const uint8_t *scales)
+{
+    uint64_t lo;
+    uint32_t u2;
+    memcpy(&lo, scales, 8);
+    memcpy(&u2, scales + 8, 4);
+    const uint64_t nib = (uint64_t)u2 | (uint64_t)u2 << 28; /* low nibbles in bytes 0..3, high ones in 4..7 */
+    const uint64_t hi = (nib & 0x0f0f0f0f0f0f0f0fULL) | ((lo >> 2) & 0x3030303030303030ULL);
+    return _mm_set_epi64x((long long)hi, (long long)(lo & 0x3f3f3f3f3f3f3f3fULL));
+}
+
+/* Q4_K and Q5_K, one kernel for vec_dot and vec_dot_rows (see above):
+ *   S lanes 0..7:  sum_j sc_j * (q_j . y_j) (the two halves of the scaled
+ *                  sums added; which lane holds what does not matter)
+ *   S lane 8 + j:  m_j * (bsums[2j] + bsums[2j+1])
+ *   D = (d x 8, -dmin x 8).
+ * Chunk c's 32 bytes of nibbles are broadcast to both halves of a zmm;
+ * gf2p8affineqb keeps the low nibbles in the low half and the high nibbles
+ * in the high half: elements 64c..64c+63, group 2c in dpbusd lanes 0..7 and
+ * 2c + 1 in lanes 8..15. Q5_K's qh is broadcast the same way and bit 2c
+ * (low half) / 2c + 1 (high half) of each byte becomes bit 4. */
+static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out,
+                                  size_t os)
+{
+    const size_t bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
+    const size_t qs_off = q5 ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
+    /* vpermb indices into k4_scales_mins_u8: low byte of each int16 (the
+     * high byte is zeroed by the mask lo8). packs(s0, s1): s0's lanes 0..7
+     * are group 0, 8..15 group 1; s1's groups 2 and 3. */
+#define K4_SC(j) ((j) < 4 ? (j) : (j) + 4)
+#define K4_MN(j) ((j) < 4 ? (j) + 4 : (j) + 8)
+#define K4_GA(i) K4_SC((i) >> 1)
+#define K4_GB(i) K4_SC(2 + ((i) >> 1))
+#define K4_GC(i) K4_SC(4 + ((i) >> 1))
+#define K4_GD(i) K4_SC(6 + ((i) >> 1))
+    const __m512i idx01 = K_PACK_IDX(K4_GA, K4_GB), idx23 = K_PACK_IDX(K4_GC, K4_GD);
+    /* min j in int16 16 + 2j and 17 + 2j (int16 0..15 are zeroed) */
+    const __m512i idxm = _mm512_set_epi16(K4_MN(7), K4_MN(7), K4_MN(6), K4_MN(6), K4_MN(5), K4_MN(5), K4_MN(4),
+                                          K4_MN(4), K4_MN(3), K4_MN(3), K4_MN(2), K4_MN(2), K4_MN(1), K4_MN(1),
+                                          K4_MN(0), K4_MN(0), 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+#undef K4_GA
+#undef K4_GB
+#undef K4_GC
+#undef K4_GD
+#undef K4_SC
+#undef K4_MN
+    const __mmask64 lo8 = 0x5555555555555555ULL;
+    const __m512i idxd = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 acc[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) acc[b] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        /* d, dmin and scales sit at the same offsets in both blocks */
+        const block_q4_K *xb = (const block_q4_K *)(const void *)((const uint8_t *)w + i * bs);
+        const uint8_t *qs = (const uint8_t *)xb + qs_off;
+        const __m512i sm = _mm512_castsi128_si512(k4_scales_mins_u8(xb->scales));
+        const __m512i sc01 = _mm512_maskz_permutexvar_epi8(lo8, idx01, sm);
+        const __m512i sc23 = _mm512_maskz_permutexvar_epi8(lo8, idx23, sm);
+        const __m512i mins = _mm512_maskz_permutexvar_epi8(lo8 & ~0xFFFFFFFFULL, idxm, sm);
+        uint32_t dd; /* fp16 d and -dmin (sign flipped: exact) */
+        memcpy(&dd, &xb->d, 4);
+        const __m128 d2 = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(dd ^ 0x80000000u)));
+        const __m512 dw = _mm512_permutexvar_ps(idxd, _mm512_castps128_ps512(d2));
+        __m512i q[4];
+        for (int c = 0; c < 4; c++) q[c] = gf_bits(bcast256(qs + 32 * c), GF_LO_NIBBLE, GF_HI_NIBBLE);
+        if (q5) {
+            const __m512i h = bcast256(((const block_q5_K *)(const void *)xb)->qh);
+            for (int c = 0; c < 4; c++)
+                q[c] = _mm512_or_si512(q[c], gf_bits(h, GF_BIT(4, 2 * c), GF_BIT(4, 2 * c + 1)));
+        }
+        for (int b = 0; b < NR; b++) {
+            const block_q8_K *y = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
+            __m512i s[4];
+            for (int c = 0; c < 4; c++)
+                s[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], _mm512_loadu_si512(y->qs + 64 * c));
+            const __m512i t = k_scale4(s[0], s[1], s[2], s[3], sc01, sc23);
+            const __m512i pm = _mm512_madd_epi16(mins, bcast256(y->bsums));
+            const __m512i S = _mm512_mask_add_epi32(pm, 0x00FF, t, _mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(1, 0, 3, 2)));
+            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(y->d), dw), _mm512_cvtepi32_ps(S), acc[b]);
+        }
+    }
+    for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_16(acc[b]);
+}
+
+#else /* AVX2 */
+
 /* Integer sums of one row in K_CHAINS dependency chains at most: with one or
  * two rows, their few chains would wait on the fused multiply-add latency. */
 #define K_CHAINS 2
@@ -877,6 +1022,8 @@ static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void 
     }
     for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
 }
+
+#endif /* KQ_AVX512 */
 
 #define Q4K_ROWS(n, w, x, xrb, NR, out, os) k4_rows(false, n, w, x, xrb, NR, out, os)
 #define Q5K_ROWS(n, w, x, xrb, NR, out, os) k4_rows(true, n, w, x, xrb, NR, out, os)
@@ -997,6 +1144,71 @@ static inline void q6k_chunk(const block_q6_K *b, int c, __m256i q[4])
     q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l2, 4), m4), _mm256_and_si256(_mm256_srli_epi16(h, 2), m30));
 }
 
+#if KQ_AVX512
+/* Q6_K, one kernel for vec_dot and vec_dot_rows (see the AVX-512 notes
+ * above): S = sum_g sc_g * (q_g . y_g) - 32 * sum_g sc_g * bsum_g (the
+ * offset of the unsigned 6-bit quants comes in through the activation block
+ * sums), D = d.
+ * The 64 bytes ql[64c..64c+63] hold elements 128c + 0..63 in their low
+ * nibbles and 128c + 64..127 in their high nibbles, in activation order;
+ * qh[32c..32c+31], broadcast to both halves of a zmm, has their 2 high bits
+ * (bits 0-1 / 2-3 for the low nibbles of the two halves, 4-5 / 6-7 for the
+ * high ones), which gf2p8affineqb moves to bits 4-5. dpbusd result h of
+ * chunk c has group 8c + 4h + l / 4 in int32 lane l. */
+static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out, size_t os)
+{
+    const block_q6_K *xw = w;
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    /* vpermb indices of the int16 scales (bytes 2g, 2g + 1 of sc16).
+     * packs(result 0, result 1) of chunk c: lane i has groups 8c + i, 8c + 4 + i */
+#define Q6_W(g) ((2 * (g)) | (2 * (g) + 1) << 8)
+#define Q6_GA(i) Q6_W(i)
+#define Q6_GB(i) Q6_W(4 + (i))
+#define Q6_GC(i) Q6_W(8 + (i))
+#define Q6_GD(i) Q6_W(12 + (i))
+    const __m512i idx0 = K_PACK_IDX(Q6_GA, Q6_GB), idx1 = K_PACK_IDX(Q6_GC, Q6_GD);
+#undef Q6_W
+#undef Q6_GA
+#undef Q6_GB
+#undef Q6_GC
+#undef Q6_GD
+    __m512 acc[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) acc[b] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128((const void *)xw[i].scales)); /* groups 0..15 */
+        /* -32 * sc_g in int16 0..15, zero above (lanes 8..15 of its madd are 0) */
+        const __m512i offs =
+            _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc16, 5)));
+        const __m512i sc0 = _mm512_permutexvar_epi8(idx0, _mm512_castsi256_si512(sc16));
+        const __m512i sc1 = _mm512_permutexvar_epi8(idx1, _mm512_castsi256_si512(sc16));
+        const __m512 dw = _mm512_cvtph_ps(_mm256_set1_epi16((short)xw[i].d));
+        __m512i q[2][2];
+        for (int c = 0; c < 2; c++) {
+            const __m512i l = _mm512_loadu_si512(xw[i].ql + 64 * c);
+            const __m512i h = bcast256(xw[i].qh + 32 * c);
+            /* (l & 0xF) | high bits; (l >> 4) | high bits */
+            q[c][0] = _mm512_ternarylogic_epi32(l, gf_bits(h, GF_BIT(4, 0) | GF_BIT(5, 1), GF_BIT(4, 2) | GF_BIT(5, 3)),
+                                                m4, 0xEC);
+            q[c][1] = _mm512_or_si512(gf_bits(l, GF_HI_NIBBLE, GF_HI_NIBBLE),
+                                      gf_bits(h, GF_BIT(4, 4) | GF_BIT(5, 5), GF_BIT(4, 6) | GF_BIT(5, 7)));
+        }
+        for (int b = 0; b < NR; b++) {
+            const block_q8_K *y = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
+            __m512i s[2][2];
+            for (int c = 0; c < 2; c++)
+                for (int h = 0; h < 2; h++)
+                    s[c][h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c][h],
+                                                  _mm512_loadu_si512(y->qs + 128 * c + 64 * h));
+            const __m512i S = _mm512_dpwssd_epi32(k_scale4(s[0][0], s[0][1], s[1][0], s[1][1], sc0, sc1), offs,
+                                                  bcast256(y->bsums));
+            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(y->d), dw), _mm512_cvtepi32_ps(S), acc[b]);
+        }
+    }
+    for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_16(acc[b]);
+}
+
+#else /* AVX2 */
+
 /* Q6_K, one kernel for vec_dot and vec_dot_rows. Per super-block and row:
  * sumi = sum_g sc_g * (q_g . y_g) - 32 * sum_g sc_g * bsum_g (8 int32 lanes,
  * exact; the offset of the unsigned 6-bit quants comes in through the
@@ -1045,6 +1257,8 @@ static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size
     }
     for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
 }
+
+#endif /* KQ_AVX512 */
 
 void q6_K_dot_rows_avx2(int64_t n, const void *w, const void *x, size_t xrb, int nrows, float *out, size_t os)
 {
