@@ -311,7 +311,7 @@ static void test_traits_table(void **state)
     for (size_t i = 0; i < NTYPES; i++) assert_ptr_equal(type_traits(kTypes[i]), ref(kTypes[i]));
     assert_string_equal(quant_simd_name(), "scalar");
     quant_force_reference(false);
-    assert_string_equal(quant_simd_name(), QUANT_AVX2 ? "AVX2" : "scalar");
+    assert_string_equal(quant_simd_name(), QUANT_AVX512 ? "AVX-512" : QUANT_AVX2 ? "AVX2" : "scalar");
     for (size_t i = 0; i < NTYPES; i++) assert_true((type_traits(kTypes[i]) == ref(kTypes[i])) == !QUANT_AVX2);
 }
 

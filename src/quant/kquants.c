@@ -814,12 +814,7 @@ float q3_K_dot_avx2(int64_t n, const void *w, const void *a)
  * VBMI and GFNI); the AVX2 ones in the #else branches. They take 64
  * weights per instruction where the AVX2 ones take 32: batch-1 decode of
  * these types is bound by the dot kernel, not by memory, without them. */
-#if defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VNNI__) && \
-    defined(__AVX512VBMI__) && defined(__GFNI__)
-#define KQ_AVX512 1
-#else
-#define KQ_AVX512 0
-#endif
+#define KQ_AVX512 QUANT_AVX512
 
 #if KQ_AVX512
 /* The shape they share, per super-block and activation row: the unsigned

@@ -55,11 +55,7 @@
 #else
 #define OCT_VNNI 0
 #endif
-#if OCT_VNNI && defined(__AVX512BW__) && defined(__AVX512VL__) && defined(__AVX512VBMI__) && defined(__AVX512VNNI__)
-#define OCT_AVX512 1
-#else
-#define OCT_AVX512 0
-#endif
+#define OCT_AVX512 QUANT_AVX512
 
 enum oct_kind { OCT_Q4_0, OCT_Q5_0, OCT_Q8_0, OCT_IQ4_NL, OCT_Q4_1, OCT_Q5_1 };
 

@@ -146,7 +146,11 @@ static bool force_ref;
 
 void quant_force_reference(bool on) { force_ref = on; }
 
-const char *quant_simd_name(void) { return (QUANT_AVX2 && !force_ref) ? "AVX2" : "scalar"; }
+const char *quant_simd_name(void)
+{
+    if (force_ref || !QUANT_AVX2) return "scalar";
+    return QUANT_AVX512 ? "AVX-512" : "AVX2";
+}
 
 static const struct type_traits *lookup(const struct type_traits *table, enum ggml_type type)
 {

@@ -39,6 +39,17 @@
 #define QUANT_AVX2 0
 #endif
 
+/* The AVX-512 kernels (oct.c, kquants.c) use 512-bit VNNI dot products,
+ * byte permutes (VBMI) and GF(2^8) affine bit moves (GFNI); the 256-bit
+ * parts rely on AVX-VNNI. Zen 4/5 and Sapphire Rapids have all of them;
+ * elsewhere the AVX2 kernels run. */
+#if QUANT_AVX2 && defined(__AVX512F__) && defined(__AVX512BW__) && defined(__AVX512VL__) && \
+    defined(__AVX512VNNI__) && defined(__AVX512VBMI__) && defined(__GFNI__) && defined(__AVXVNNI__)
+#define QUANT_AVX512 1
+#else
+#define QUANT_AVX512 0
+#endif
+
 #define QK4_0 32
 #define QK4_1 32
 #define QK5_0 32
