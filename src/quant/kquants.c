@@ -918,6 +918,7 @@ static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void 
     for (int64_t i = 0; i < n / QK_K; i++) {
         /* d, dmin and scales sit at the same offsets in both blocks */
         const block_q4_K *xb = (const block_q4_K *)(const void *)((const uint8_t *)w + i * bs);
+        rows_prefetch(NR, xb, bs);
         const uint8_t *qs = (const uint8_t *)xb + qs_off;
         const __m512i sm = _mm512_castsi128_si512(k4_scales_mins_u8(xb->scales));
         const __m512i sc01 = _mm512_maskz_permutexvar_epi8(lo8, idx01, sm);
@@ -975,6 +976,7 @@ static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void 
     for (int64_t i = 0; i < n / QK_K; i++) {
         /* d, dmin and scales sit at the same offsets in both blocks */
         const block_q4_K *xb = (const block_q4_K *)(const void *)((const uint8_t *)w + i * bs);
+        rows_prefetch(NR, xb, bs);
         const uint8_t *qs = (const uint8_t *)xb + qs_off;
         const __m256i sm = k4_scales_mins_i16(xb->scales);
         const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);
@@ -1170,6 +1172,7 @@ static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size
     __m512 acc[VEC_DOT_ROWS_MAX];
     for (int b = 0; b < NR; b++) acc[b] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        rows_prefetch(NR, &xw[i], sizeof *xw);
         const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128((const void *)xw[i].scales)); /* groups 0..15 */
         /* -32 * sc_g in int16 0..15, zero above (lanes 8..15 of its madd are 0) */
         const __m512i offs =
@@ -1216,6 +1219,7 @@ static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size
     __m256 acc[VEC_DOT_ROWS_MAX];
     for (int b = 0; b < NR; b++) acc[b] = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
+        rows_prefetch(NR, &xw[i], sizeof *xw);
         const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128((const void *)xw[i].scales)); /* groups 0..15 */
         const __m256i offs = _mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc16, 5));
         const __m256 dw = _mm256_set1_ps(fp16(xw[i].d));

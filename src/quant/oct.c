@@ -468,7 +468,10 @@ static ALWAYS_INLINE void oct_span(enum oct_kind kind, int64_t nb, const uint8_t
 {
     const size_t bs = oct_block_bytes(kind);
     int64_t i = 0;
-    for (; i + OCT <= nb; i += OCT, px += OCT_BYTES) oct_step(kind, w + i * bs, px, xrb, NR, acc);
+    for (; i + OCT <= nb; i += OCT, px += OCT_BYTES) {
+        rows_prefetch(NR, w + i * bs, OCT * bs);
+        oct_step(kind, w + i * bs, px, xrb, NR, acc);
+    }
     if (i < nb) {
         uint8_t tmp[OCT * sizeof(block_q8_0)];
         memset(tmp, 0, sizeof tmp);
