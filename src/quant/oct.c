@@ -320,8 +320,9 @@ static ALWAYS_INLINE __m256i oct_isum(enum oct_kind kind, const struct oct_w *o,
 #define OCT_W(bs, off, k) (((k) * (bs) + (off)) / 2)
 #define OCT_WORDS(bs, off) { OCT_W(bs, off, 0), OCT_W(bs, off, 1), OCT_W(bs, off, 2), OCT_W(bs, off, 3), \
                              OCT_W(bs, off, 4), OCT_W(bs, off, 5), OCT_W(bs, off, 6), OCT_W(bs, off, 7) }
-#define OCT_WHI(bs, off) ((OCT_W(bs, off, 6) >= 64) << 6 | (OCT_W(bs, off, 7) >= 64) << 7 | \
-                          (OCT_W(bs, off, 5) >= 64) << 5 | (OCT_W(bs, off, 4) >= 64) << 4)
+/* blocks whose fp16 lies past the first 128 bytes (blocks 0..3 never do: bs <= 34) */
+#define OCT_WHI(bs, off) ((OCT_W(bs, off, 4) >= 64) << 4 | (OCT_W(bs, off, 5) >= 64) << 5 | \
+                          (OCT_W(bs, off, 6) >= 64) << 6 | (OCT_W(bs, off, 7) >= 64) << 7)
 
 struct oct_layout {
     uint8_t idx[4][64];          /* source byte mod 256 of each byte of Z[o] */
