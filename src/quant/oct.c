@@ -284,6 +284,18 @@ static ALWAYS_INLINE __m256i oct_isum(enum oct_kind kind, const struct oct_w *o,
     return c[0];
 }
 
+/* The float steps of one oct and one prepared activation row p, given the
+ * blocks' integer dots s and the weight scales dw (mins mw): the order the
+ * bit-identity of all the dot routes rests on (see the top of the file). */
+static ALWAYS_INLINE __m256 oct_float_step(enum oct_kind kind, __m256 dw, __m256 mw, __m256i s, const uint8_t *p,
+                                           __m256 acc)
+{
+    const __m256 d = _mm256_mul_ps(dw, _mm256_loadu_ps((const float *)(const void *)(p + OCT_D)));
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc);
+    if (oct_has_min(kind)) acc = _mm256_fmadd_ps(mw, _mm256_loadu_ps((const float *)(const void *)(p + OCT_AUX)), acc);
+    return acc;
+}
+
 #if OCT_AVX512
 /* ---- AVX-512 VBMI: whole-vector weight loads ----
  *
@@ -431,10 +443,7 @@ static ALWAYS_INLINE void oct_step512(enum oct_kind kind, const uint8_t *wb, con
     for (int b = 0; b < NR; b++) {
         const uint8_t *p = px + (size_t)b * xrb;
         const __m256i s = oct_isum512(kind, &o, p);
-        const __m256 d = _mm256_mul_ps(o.d, _mm256_loadu_ps((const float *)(const void *)(p + OCT_D)));
-        acc[b] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[b]);
-        if (oct_has_min(kind))
-            acc[b] = _mm256_fmadd_ps(o.m, _mm256_loadu_ps((const float *)(const void *)(p + OCT_AUX)), acc[b]);
+        acc[b] = oct_float_step(kind, o.d, o.m, s, p, acc[b]);
     }
 }
 #endif /* OCT_AVX512 */
@@ -456,10 +465,7 @@ static ALWAYS_INLINE void oct_step(enum oct_kind kind, const uint8_t *wb, const 
     for (int b = 0; b < NR; b++) {
         const uint8_t *p = px + (size_t)b * xrb;
         const __m256i s = oct_isum(kind, &o, p, chains);
-        const __m256 d = _mm256_mul_ps(o.d, _mm256_loadu_ps((const float *)(const void *)(p + OCT_D)));
-        acc[b] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(s), acc[b]);
-        if (oct_has_min(kind))
-            acc[b] = _mm256_fmadd_ps(o.m, _mm256_loadu_ps((const float *)(const void *)(p + OCT_AUX)), acc[b]);
+        acc[b] = oct_float_step(kind, o.d, o.m, s, p, acc[b]);
     }
 }
 
