@@ -313,11 +313,11 @@ static inline __m256i madd16_add(__m256i acc, __m256i a, __m256i b)
 }
 
 /* Software prefetch of the weights, bytes [p, p + bytes) some distance
- * ahead, called by the row kernels once per step. The weights stream from
- * the mmapped file through 4 KB pages, and perf showed the kernels stalled
- * on their weight loads (a third of the 8-row Q4_0 time) although they read
- * far below the memory's rate: the hardware prefetchers do not run far
- * enough ahead. The distance is about a memory latency's worth of reading:
+ * ahead, called by the row kernels once per step. perf showed the kernels
+ * stalled on their weight loads (a third of the 8-row Q4_0 time) although
+ * they read far below the memory's rate, so the hardware prefetchers alone
+ * do not run far enough ahead (the mmapped file's 4 KB pages may be why;
+ * not verified). The distance is about a memory latency's worth of reading:
  * one row streams fast, eight rows ~4x slower (measured best: 8 KB and
  * 2 KB). Prefetches past the end of the mapping do not fault.
  * __builtin_prefetch, not _mm_prefetch: with the optimize pragma above,
