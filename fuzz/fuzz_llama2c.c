@@ -18,7 +18,7 @@ static int fuzz_llama2c_input(const uint8_t *data, size_t size)
     }
     const char *path = fuzz_memfd_path(data, size);
     char err[1024];
-    struct model *m = model_from_llama2c(path, err, sizeof err);
+    struct model *m = model_from_llama2c(path, LOAD_MMAP, err, sizeof err);
     if (!m) {
         fuzz_check_error("model_from_llama2c", err, sizeof err, path);
     } else {

@@ -264,7 +264,7 @@ static cJSON *json_row(const struct bench_env *e, const struct bench_test *t)
     cJSON_AddStringToObject(j, "type_k", kv_type);
     cJSON_AddStringToObject(j, "type_v", kv_type);
     cJSON_AddNumberToObject(j, "kv_block", o->kv_block);
-    cJSON_AddBoolToObject(j, "use_mmap", true);
+    cJSON_AddBoolToObject(j, "use_mmap", !model_file(e->m)->copied);
     cJSON_AddNumberToObject(j, "n_prompt", t->n_prompt);
     cJSON_AddNumberToObject(j, "n_gen", t->n_gen);
     cJSON_AddNumberToObject(j, "n_depth", 0);

@@ -33,6 +33,7 @@ struct options {
     const char *dump_logits, *json_out;
     int n_predict, n_ctx, n_batch, n_threads, kv_block;
     bool no_bos, ignore_eos, echo, special, json, no_simd, kv_f32;
+    bool force_mmap, no_mmap;      /* --mmap / --no-mmap (neither: LOAD_AUTO) */
     struct sampler_params sp;
     bool seed_given;
     /* --bench */
@@ -65,6 +66,9 @@ void catch_signals(void);
 double now_seconds(void);
 
 int load_session(const struct options *o, bool need_model, struct session *s);
+/* The stderr line that opens a run: the model's shape, the context, the
+ * threads, how the weights were loaded, then `extra`. */
+void print_model_line(const struct options *o, const struct model *m, int n_ctx, const char *extra);
 void free_session(struct session *s);
 /* Prompt tokens per the options (text, file, stdin or --prompt-ids); NULL on error (reported). */
 int32_t *prompt_tokens(const struct options *o, const struct session *s, size_t *n);

@@ -21,17 +21,6 @@
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
-uint64_t available_memory(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    char line[256];
-    unsigned long long kib = 0;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
-    if (f) fclose(f);
-    return (uint64_t)kib * 1024;
-}
-
 struct context *context_new(const struct model *m, const struct context_params *p, char *err,
                             size_t errlen)
 {
@@ -125,7 +114,8 @@ static void add_bias(float *y, const float *bias, int B, int n)
 }
 
 /* Attention block of layer l for B items; x is updated in place. */
-static void attention_block(struct context *c, int l, int B, const int *pos, const int *seq, bool gemm)
+static void attention_block(struct context *c, int l, int B, const int *pos, const int *seq,
+                            enum matmul_route route)
 {
     const struct model *m = c->m;
     const struct hparams *hp = &m->hp;
@@ -136,7 +126,7 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
     for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->attn_norm, D, hp->rms_eps);
     float *const qkv[] = {c->q, c->k, c->v};
     const struct tensor *const wqkv[] = {&ly->wq, &ly->wk, &ly->wv};
-    matmul_many(&c->ms, 3, qkv, c->xb, wqkv, B, gemm);
+    matmul_many(&c->ms, 3, qkv, c->xb, wqkv, B, route);
     add_bias(c->q, ly->bq, B, qd);
     add_bias(c->k, ly->bk, B, kd);
     add_bias(c->v, ly->bv, B, vd);
@@ -165,11 +155,11 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
         for (int h = 0; h < n_head; h++)
             attention(&c->kv, seq[b], l, pos[b], c->q + (size_t)b * qd, c->att + (size_t)b * od, hp, h);
 
-    matmul(&c->ms, c->xb, c->att, &ly->wo, B, gemm);
+    matmul(&c->ms, c->xb, c->att, &ly->wo, B, route);
     for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];
 }
 
-static void ffn_block(struct context *c, int l, int B, bool gemm)
+static void ffn_block(struct context *c, int l, int B, enum matmul_route route)
 {
     const struct hparams *hp = &c->m->hp;
     const struct layer *ly = &c->m->layers[l];
@@ -177,13 +167,33 @@ static void ffn_block(struct context *c, int l, int B, bool gemm)
     for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->ffn_norm, D, hp->rms_eps);
     float *const gate_up[] = {c->hb, c->hb2};
     const struct tensor *const wgu[] = {&ly->w_gate, &ly->w_up};
-    matmul_many(&c->ms, 2, gate_up, c->xb, wgu, B, gemm);
+    matmul_many(&c->ms, 2, gate_up, c->xb, wgu, B, route);
     for (size_t i = 0; i < (size_t)B * F; i++) {
         const float g = c->hb[i];
         c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
     }
-    matmul(&c->ms, c->xb, c->hb, &ly->w_down, B, gemm);
+    matmul(&c->ms, c->xb, c->hb, &ly->w_down, B, route);
     for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];
+}
+
+static enum matmul_route prompt_route(const struct context *c)
+{
+    return c->p.float_prompt ? MATMUL_PROMPT_FLOAT : MATMUL_PROMPT;
+}
+
+bool forward_batch_invariant(const struct context *c)
+{
+    const struct model *m = c->m;
+    const enum matmul_route route = prompt_route(c);
+    if (c->p.gemm_min_batch <= 0) return true;
+    if (matmul_uses_gemm(&m->output, route)) return false;
+    for (int l = 0; l < m->hp.n_layer; l++) {
+        const struct layer *ly = &m->layers[l];
+        const struct tensor *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+            if (matmul_uses_gemm(w[i], route)) return false;
+    }
+    return true;
 }
 
 /* One chunk of at most n_batch items. */
@@ -201,15 +211,16 @@ static int forward_chunk(struct context *c, int B, const int32_t *tokens, const 
     }
     for (int b = 0; b < B; b++)
         if (!kv_prepare_write(&c->kv, seq[b], pos[b])) return -1;
-    const bool gemm = one_seq && c->p.gemm_min_batch > 0 && B >= c->p.gemm_min_batch;
+    const bool batch = one_seq && c->p.gemm_min_batch > 0 && B >= c->p.gemm_min_batch;
+    const enum matmul_route route = batch ? prompt_route(c) : MATMUL_ROWS;
 
     for (int b = 0; b < B; b++) {
         tensor_row_to_float(&m->tok_embd, tokens[b], c->x + (size_t)b * hp->dim);
         rope_table(c->rope + (size_t)b * (hp->n_rot + 2), pos[b], hp);
     }
     for (int l = 0; l < hp->n_layer; l++) {
-        attention_block(c, l, B, pos, seq, gemm);
-        ffn_block(c, l, B, gemm);
+        attention_block(c, l, B, pos, seq, route);
+        ffn_block(c, l, B, route);
     }
     int n = 0;
     for (int b = 0; b < B; b++) {
@@ -217,7 +228,7 @@ static int forward_chunk(struct context *c, int B, const int32_t *tokens, const 
         rmsnorm(c->logits_in + (size_t)n * hp->dim, c->x + (size_t)b * hp->dim, m->output_norm, hp->dim, hp->rms_eps);
         n++;
     }
-    if (n) matmul(&c->ms, logits, c->logits_in, &m->output, n, gemm && n >= c->p.gemm_min_batch);
+    if (n) matmul(&c->ms, logits, c->logits_in, &m->output, n, n >= c->p.gemm_min_batch ? route : MATMUL_ROWS);
     *n_out = n;
     return 0;
 }

@@ -4,9 +4,9 @@
  * A batch item is (token, position, sequence). Items of one sequence must
  * come in position order; each attends to its own sequence's cached K/V up to
  * its position. Batches of one sequence with at least `gemm_min_batch` tokens
- * (prompt processing) go through sgemm; anything else (decode, parallel
- * sequences) through the row-dot kernels, so a sequence's decode results do
- * not depend on what else is in the batch.
+ * (prompt processing) take matmul.h's prompt route (sgemm for float weights);
+ * anything else (decode, parallel sequences) the row-dot kernels, so a
+ * sequence's decode results do not depend on what else is in the batch.
  */
 #ifndef INFER_FORWARD_H
 #define INFER_FORWARD_H
@@ -24,7 +24,8 @@ struct context_params {
     int kv_block;        /* tokens per KV block */
     int n_seq_max;       /* sequences that may be live at once */
     int kv_max_blocks;   /* pool limit; 0 = n_seq_max × blocks of n_ctx */
-    int gemm_min_batch;  /* 0 = never use sgemm */
+    int gemm_min_batch;  /* prompt batches: this many tokens of one sequence or more; 0 = never */
+    bool float_prompt;   /* prompt batches of quantized weights via sgemm too (see matmul.h) */
     bool kv_f32;         /* F32 K/V instead of llama.cpp's default F16 */
 };
 
@@ -38,8 +39,6 @@ struct context {
     float *logits_in;    /* normed hidden states of the rows that want logits */
 };
 
-/* Memory the kernel says can still be had (MemAvailable), in bytes; 0 when unknown. */
-uint64_t available_memory(void);
 
 struct context *context_new(const struct model *m, const struct context_params *p, char *err,
                             size_t errlen);
@@ -49,6 +48,12 @@ void context_free(struct context *c);
  * logits are written, in order, to logits (n_wanted × n_vocab).
  * Returns 0, or -1 when the KV pool is full (nothing is rolled back: the
  * caller decides), or -2 for an invalid token id / position. */
+/* Whether a prompt batch computes each position exactly as one token at a
+ * time would: true when none of the model's weights takes sgemm on the
+ * prompt route (all quantized), as the row kernels' results do not depend on
+ * the batch. */
+bool forward_batch_invariant(const struct context *c);
+
 int forward(struct context *c, int n, const int32_t *tokens, const int *pos, const int *seq,
             const bool *want, float *logits);
 

@@ -108,9 +108,7 @@ int run_generate(const struct options *o, struct session *s)
         fprintf(stderr, "infer: out of memory\n");
         goto done;
     }
-    fprintf(stderr, "infer: %s: %s, %d layers, dim %d, %d heads (%d kv), vocab %d, ctx %d, %d threads\n",
-            o->model_path, m->arch->name, m->hp.n_layer, m->hp.dim, m->hp.n_head, m->hp.n_kv_head, n_vocab,
-            n_ctx, o->n_threads);
+    print_model_line(o, m, n_ctx, "");
 
     catch_signals();
 

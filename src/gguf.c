@@ -1,5 +1,5 @@
 /*
- * gguf.c — GGUF parser over an mmapped file. See gguf.h for the contract:
+ * gguf.c — GGUF parser over a file in memory. See gguf.h for the contract:
  * after gguf_open() succeeds, every view it hands out is inside the file.
  *
  * The parser is a cursor over the bytes with checked reads; each failure
@@ -7,15 +7,10 @@
  */
 #include "gguf.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #define GGUF_MAGIC 0x46554747u /* "GGUF" read little-endian */
 
@@ -376,42 +371,36 @@ struct gguf_file *gguf_open_memory(const void *data, size_t size, const char *na
     return open_common(f, name, err, errlen);
 }
 
-struct gguf_file *gguf_open(const char *path, char *err, size_t errlen)
+struct gguf_file *gguf_open_as(const char *path, enum load_mode mode, char *err, size_t errlen)
 {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    struct filemap map;
+    if (filemap_open(&map, path, mode, err, errlen)) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", err);
+        snprintf(err, errlen, "%s: %s", path, why);
         return NULL;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        snprintf(err, errlen, "%s: not a regular file", path);
-        close(fd);
-        return NULL;
-    }
-    if (st.st_size < 24) {
-        snprintf(err, errlen, "%s: file too small to be a GGUF model (%lld bytes)", path,
-                 (long long)st.st_size);
-        close(fd);
-        return NULL;
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        snprintf(err, errlen, "%s: mmap failed: %s", path, strerror(errno));
+    if (map.size < 24) {
+        snprintf(err, errlen, "%s: file too small to be a GGUF model (%zu bytes)", path, map.size);
+        filemap_close(&map);
         return NULL;
     }
     struct gguf_file *f = calloc(1, sizeof *f);
     if (!f) {
-        munmap(map, (size_t)st.st_size);
+        filemap_close(&map);
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
     f->path = strdup(path);
-    f->base = map;
-    f->size = (size_t)st.st_size;
-    f->mapped = true;
+    f->map = map;
+    f->base = map.data;
+    f->size = map.size;
     return open_common(f, path, err, errlen);
+}
+
+struct gguf_file *gguf_open(const char *path, char *err, size_t errlen)
+{
+    return gguf_open_as(path, LOAD_MMAP, err, errlen);
 }
 
 void gguf_close(struct gguf_file *f)
@@ -421,7 +410,7 @@ void gguf_close(struct gguf_file *f)
         for (uint64_t i = 0; i < f->n_kv; i++) free(f->kv[i].strs);
     free(f->kv);
     free(f->tensors);
-    if (f->mapped) munmap((void *)f->base, f->size);
+    filemap_close(&f->map);
     free(f->path);
     free(f);
 }

@@ -1,5 +1,6 @@
 /*
- * gguf.h — reading GGUF files (v2, v3; little-endian) straight from mmap.
+ * gguf.h — reading GGUF files (v2, v3; little-endian) straight from memory
+ * (the file mapped, or read in: see filemap.h).
  *
  * gguf_open() validates the whole header up front: every length, count,
  * dimension and offset is checked against the file size with overflow-safe
@@ -14,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "filemap.h"
 #include "quant/quant.h"
 
 #define GGUF_MAX_DIMS 4
@@ -64,9 +66,9 @@ struct gguf_tensor {
 
 struct gguf_file {
     char *path;
-    const uint8_t *base;  /* the mapped (or borrowed) file */
+    const uint8_t *base;  /* the file's bytes: map.data, or a borrowed buffer */
     size_t size;
-    bool mapped;
+    struct filemap map;   /* empty for a borrowed buffer */
     uint32_t version;
     uint64_t n_kv, n_tensors;
     struct gguf_kv *kv;
@@ -75,8 +77,10 @@ struct gguf_file {
     uint64_t data_offset;
 };
 
-/* Open and validate. On failure returns NULL and writes "PATH: reason" to err. */
+/* Open and validate. On failure returns NULL and writes "PATH: reason" to err.
+ * gguf_open maps the file; gguf_open_as brings it in per mode. */
 struct gguf_file *gguf_open(const char *path, char *err, size_t errlen);
+struct gguf_file *gguf_open_as(const char *path, enum load_mode mode, char *err, size_t errlen);
 /* The same on a caller-owned buffer (fuzzing, tests); `name` is used in messages. */
 struct gguf_file *gguf_open_memory(const void *data, size_t size, const char *name,
                                    char *err, size_t errlen);

@@ -18,6 +18,10 @@
  * rate, small enough to stay in L2/L3. */
 #define TILE_FLOATS (1u << 20)
 
+#ifndef ROW_TILE
+#define ROW_TILE 16
+#endif
+
 void matmul_set_threads(int n)
 {
     omp_set_num_threads(n);
@@ -87,7 +91,6 @@ static void matmul_gemm(struct matmul_scratch *s, float *y, const float *x, cons
 static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], const float *x,
                         const struct tensor *const ws[], int B)
 {
-    enum { MAX_W = 4 };
     const int64_t cols = ws[0]->ne[0];
     struct {
         const struct type_traits *tt;
@@ -95,9 +98,9 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
         size_t wrb, xoff, xrb; /* weight row bytes; activation rows: offset in s->qx, stride */
         int64_t rows;
         bool owner;            /* the first weight of its activation layout prepares x for the others */
-    } m[MAX_W];
+    } m[MATMUL_MANY_MAX];
     size_t total = 0, tmp = 0; /* bytes of activations, of one plain quantized row (for rows_prepare) */
-    int64_t first_row[MAX_W + 1] = {0};
+    int64_t first_row[MATMUL_MANY_MAX + 1] = {0};
     for (int i = 0; i < n; i++) {
         const struct type_traits *tt = type_traits(ws[i]->type);
         m[i].tt = tt;
@@ -141,38 +144,58 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
         }
     }
     const int64_t all_rows = first_row[n];
+    /* Batches beyond one kernel call (prompts) go in tiles of weight rows:
+     * one group of activation rows stays in L1 while it meets every row of
+     * the tile, and the tile stays in L2 while all groups pass. */
+    const int64_t tile = B > VEC_DOT_ROWS_MAX ? ROW_TILE : 1, n_tiles = (all_rows + tile - 1) / tile;
     /* Guided chunks: each thread first takes a large contiguous run of rows
-     * (remaining / threads), later ones shrink down to 32 rows. Decode reads
-     * every weight byte once, so what matters is the memory streams: a few
-     * long sequential runs per thread keep the hardware prefetchers going
-     * (fixed chunks of 32 rows interleaved between the threads ran ~30 %
-     * slower on 2 cores), while the small chunks at the end still let a
-     * thread that the OS delayed (a busy laptop) be covered by the others. */
-#pragma omp parallel for schedule(guided, 32) if (all_rows * cols * B >= PARALLEL_MIN_WORK)
-    for (int64_t g = 0; g < all_rows; g++) {
-        int i = 0;
-        while (g >= first_row[i + 1]) i++;
-        const int64_t r = g - first_row[i];
-        const char *wr = m[i].data + (size_t)r * m[i].wrb;
-        const char *xa = m[i].tt->vec_dot_type == TYPE_F32 ? (const char *)x : qx + m[i].xoff;
+     * (remaining / threads), later ones shrink down to 32 rows (one tile).
+     * Decode reads every weight byte once, so what matters is the memory
+     * streams: a few long sequential runs per thread keep the hardware
+     * prefetchers going (fixed chunks of 32 rows interleaved between the
+     * threads ran ~30 % slower on 2 cores), while the small chunks at the end
+     * still let a thread that the OS delayed be covered by the others. */
+    const int chunk = tile == 1 ? 32 : 1;
+#pragma omp parallel for schedule(guided, chunk) if (all_rows * cols * B >= PARALLEL_MIN_WORK)
+    for (int64_t t = 0; t < n_tiles; t++) {
+        const int64_t g0 = t * tile, g1 = g0 + tile < all_rows ? g0 + tile : all_rows;
         for (int b = 0; b < B; b += VEC_DOT_ROWS_MAX) {
             const int nr = B - b < VEC_DOT_ROWS_MAX ? B - b : VEC_DOT_ROWS_MAX;
-            m[i].tt->vec_dot_rows(cols, wr, xa + m[i].xrb * b, m[i].xrb, nr, ys[i] + (size_t)b * m[i].rows + r,
-                                  (size_t)m[i].rows);
+            int i = 0;
+            for (int64_t g = g0; g < g1; g++) {
+                while (g >= first_row[i + 1]) i++;
+                const int64_t r = g - first_row[i];
+                const char *wr = m[i].data + (size_t)r * m[i].wrb;
+                const char *xa = m[i].tt->vec_dot_type == TYPE_F32 ? (const char *)x : qx + m[i].xoff;
+                m[i].tt->vec_dot_rows(cols, wr, xa + m[i].xrb * b, m[i].xrb, nr, ys[i] + (size_t)b * m[i].rows + r,
+                                      (size_t)m[i].rows);
+            }
         }
     }
     return true;
 }
 
-void matmul_many(struct matmul_scratch *s, int n, float *const ys[], const float *x,
-                 const struct tensor *const ws[], int B, bool use_gemm)
+bool matmul_uses_gemm(const struct tensor *w, enum matmul_route route)
 {
-    if (!use_gemm && matmul_rows(s, n, ys, x, ws, B)) return;
-    /* Prompt batches (or no memory to quantize): the float route. */
-    for (int i = 0; i < n; i++) matmul_gemm(s, ys[i], x, ws[i], B);
+    const enum ggml_type vt = type_traits(w->type)->vec_dot_type;
+    return route == MATMUL_PROMPT_FLOAT || (route == MATMUL_PROMPT && (vt == TYPE_F32 || vt == TYPE_F16 || vt == TYPE_BF16));
 }
 
-void matmul(struct matmul_scratch *s, float *y, const float *x, const struct tensor *w, int B, bool use_gemm)
+void matmul_many(struct matmul_scratch *s, int n, float *const ys[], const float *x,
+                 const struct tensor *const ws[], int B, enum matmul_route route)
 {
-    matmul_many(s, 1, &y, x, &w, B, use_gemm);
+    float *rys[MATMUL_MANY_MAX];
+    const struct tensor *rws[MATMUL_MANY_MAX];
+    int nr = 0;
+    for (int i = 0; i < n; i++)
+        if (!matmul_uses_gemm(ws[i], route)) rys[nr] = ys[i], rws[nr++] = ws[i];
+    /* No memory to quantize the activations: the float route for all. */
+    const bool rows_done = nr && matmul_rows(s, nr, rys, x, rws, B);
+    for (int i = 0; i < n; i++)
+        if (matmul_uses_gemm(ws[i], route) || (nr && !rows_done)) matmul_gemm(s, ys[i], x, ws[i], B);
+}
+
+void matmul(struct matmul_scratch *s, float *y, const float *x, const struct tensor *w, int B, enum matmul_route route)
+{
+    matmul_many(s, 1, &y, x, &w, B, route);
 }

@@ -6,8 +6,6 @@
  */
 #include "model.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -15,9 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const struct arch_info arch_table[] = {
     {"llama", ROPE_NORM, false, false},
@@ -312,35 +307,34 @@ fail:
 /* llama2.c "legacy" checkpoint: 7 int32 (dim, hidden_dim, n_layers, n_heads,
  * n_kv_heads, vocab_size, seq_len; negative vocab_size = separate classifier),
  * then float32 arrays in run.c's order. */
-struct model *model_from_llama2c(const char *path, char *err, size_t errlen)
+const struct filemap *model_file(const struct model *m)
+{
+    return m->gguf ? &m->gguf->map : &m->file;
+}
+
+struct model *model_from_llama2c(const char *path, enum load_mode mode, char *err, size_t errlen)
 {
     struct loader L = {.path = path, .err = err, .errlen = errlen};
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) {
-        lfail(&L, "%s", strerror(errno));
+    struct filemap fm;
+    char why[256];
+    if (filemap_open(&fm, path, mode, why, sizeof why)) {
+        lfail(&L, "%s", why);
         return NULL;
     }
-    struct stat st;
-    if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size < 28) {
-        close(fd);
-        lfail(&L, "not a llama2.c checkpoint (too small or not a regular file)");
-        return NULL;
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) {
-        lfail(&L, "mmap failed: %s", strerror(errno));
+    if (fm.size < 28) {
+        filemap_close(&fm);
+        lfail(&L, "not a llama2.c checkpoint (too small)");
         return NULL;
     }
     struct model *m = calloc(1, sizeof *m);
     if (!m) {
-        munmap(map, (size_t)st.st_size);
+        filemap_close(&fm);
         lfail(&L, "out of memory");
         return NULL;
     }
     L.m = m;
-    m->mapping = map;
-    m->mapping_size = (size_t)st.st_size;
+    m->file = fm;
+    const uint8_t *map = fm.data;
     int32_t h[7];
     memcpy(h, map, sizeof h);
     struct hparams *hp = &m->hp;
@@ -369,9 +363,9 @@ struct model *model_from_llama2c(const char *path, char *err, size_t errlen)
     const int64_t total = count_emb + NL * D + NL * per_layer_q + 2 * NL * per_layer_kv + NL * per_layer_q +
                           NL * D + 3 * NL * D * F + D + (int64_t)hp->ctx_train * hp->head_dim +
                           (shared ? 0 : count_emb);
-    if ((uint64_t)total * 4 + 28 > (uint64_t)st.st_size) {
+    if ((uint64_t)total * 4 + 28 > (uint64_t)fm.size) {
         lfail(&L, "truncated llama2.c checkpoint: needs %lld bytes, file has %lld",
-              (long long)total * 4 + 28, (long long)st.st_size);
+              (long long)total * 4 + 28, (long long)fm.size);
         goto fail;
     }
     const float *p = (const float *)((const char *)map + 28);
@@ -420,6 +414,6 @@ void model_free(struct model *m)
     free(m->owned);
     free(m->layers);
     gguf_close(m->gguf);
-    if (m->mapping) munmap(m->mapping, m->mapping_size);
+    filemap_close(&m->file);
     free(m);
 }

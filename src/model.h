@@ -58,8 +58,7 @@ struct model {
     const float *output_norm;
     struct layer *layers;
     struct gguf_file *gguf;             /* NULL for llama2.c checkpoints */
-    void *mapping;                      /* llama2.c checkpoint mapping */
-    size_t mapping_size;
+    struct filemap file;                /* llama2.c checkpoint bytes */
     float **owned;                      /* F32 copies made at load; freed with the model */
     int n_owned, cap_owned;
     enum ggml_type main_type;           /* the most common matrix type, for reports */
@@ -73,7 +72,9 @@ struct model {
  * the caller's. */
 struct model *model_from_gguf(struct gguf_file *f, char *err, size_t errlen);
 /* Load a llama2.c checkpoint (.bin, float32, version-0 "legacy" format). */
-struct model *model_from_llama2c(const char *path, char *err, size_t errlen);
+/* How the model's file was brought into memory. */
+const struct filemap *model_file(const struct model *m);
+struct model *model_from_llama2c(const char *path, enum load_mode mode, char *err, size_t errlen);
 void model_free(struct model *m);
 
 const struct arch_info *arch_lookup(const char *name, size_t len);

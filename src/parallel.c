@@ -22,19 +22,20 @@
  * the single-sequence mode with the same -b, because every position's K/V is
  * computed exactly as the alone run computes it:
  *  - prompts are evaluated in the chunks the alone run uses (aligned to
- *    multiples of -b; a chunk of ≥ 8 tokens goes through sgemm, whose
- *    rounding may depend on the chunk size, smaller ones through row dots);
+ *    multiples of -b; a chunk of ≥ 8 tokens takes the prompt route, whose
+ *    sgemm rounding may depend on the chunk size, smaller ones row dots);
  *  - generated tokens through row dots, also when recomputed after a
  *    preemption (forced with gemm_min_batch = 0).
  * Prefix sharing follows from that: a new sequence may take the first L
  * positions of a live or cached sequence only if the tokens match and each of
  * those positions was computed by the same route and chunk size as this
  * sequence's alone run would use (see chunk_tag), and if what remains can be
- * computed the alone way (L at a chunk start, or inside a row-dot chunk). In
- * practice prompts share whole KV blocks up to a multiple of both -b and
- * --kv-block (with the default -b 512, only prefixes of 512+ tokens: lower -b
- * for finer sharing; with -b < 8 everything is row dots and any whole block
- * can be shared). --parallel samples share the whole prompt: it is one
+ * computed the alone way (L at a chunk start, or inside a row-dot chunk).
+ * For quantized models nothing takes sgemm (forward_batch_invariant), so
+ * prompts share any whole KV blocks. Models with float weights share whole
+ * blocks up to a multiple of both -b and --kv-block (with the default -b 512,
+ * only prefixes of 512+ tokens: lower -b for finer sharing; with -b < 8
+ * everything is row dots and any whole block can be shared). --parallel samples share the whole prompt: it is one
  * computation.
  *
  * Memory. The block pool holds n_parallel sequences of n_ctx tokens
@@ -95,6 +96,7 @@ struct par {
     struct session *s;
     struct context *ctx;
     int n_vocab, n_ctx, nb, bs, n_slots, ctx_batch;
+    bool batch_invariant;     /* prompt chunks compute what row dots do (forward_batch_invariant) */
     bool share, prompts_mode;
     struct request *rq;
     int n_rq;
@@ -315,7 +317,7 @@ static void sample_next(struct par *P, struct request *r, float *logits)
  */
 static int chunk_tag(const struct par *P, int n_prompt, int q)
 {
-    if (q >= n_prompt) return 0;
+    if (q >= n_prompt || P->batch_invariant) return 0;
     const int c0 = q / P->nb * P->nb, m = imin(P->nb, n_prompt - c0);
     return m >= GEMM_MIN_BATCH ? m : 0;
 }
@@ -963,6 +965,7 @@ int run_parallel(const struct options *o, struct session *s)
         fprintf(stderr, "infer: %s\n", err);
         goto done;
     }
+    P.batch_invariant = forward_batch_invariant(P.ctx);
     P.logits = malloc((size_t)P.n_slots * P.n_vocab * sizeof *P.logits);
     P.group_logits = P.prompts_mode ? NULL : malloc((size_t)P.n_vocab * sizeof *P.group_logits);
     P.btok = malloc((size_t)P.ctx_batch * sizeof *P.btok);
@@ -977,10 +980,9 @@ int run_parallel(const struct options *o, struct session *s)
         fprintf(stderr, "infer: out of memory\n");
         goto done;
     }
-    fprintf(stderr,
-            "infer: %s: %s, %d layers, dim %d, %d heads (%d kv), vocab %d, ctx %d, %d threads | %d %s, %d at a time\n",
-            o->model_path, m->arch->name, m->hp.n_layer, m->hp.dim, m->hp.n_head, m->hp.n_kv_head, P.n_vocab, P.n_ctx,
-            o->n_threads, P.n_rq, P.prompts_mode ? "prompts" : "samples", P.n_slots);
+    char what[96];
+    snprintf(what, sizeof what, " | %d %s, %d at a time", P.n_rq, P.prompts_mode ? "prompts" : "samples", P.n_slots);
+    print_model_line(o, m, P.n_ctx, what);
 
     catch_signals();
 

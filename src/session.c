@@ -79,9 +79,14 @@ static bool is_gguf(const char *path)
 }
 
 /* llama2.c checkpoints come with a separate tokenizer: -z, else tokenizer.bin beside the model. */
+static enum load_mode load_mode(const struct options *o)
+{
+    return o->force_mmap ? LOAD_MMAP : o->no_mmap ? LOAD_READ : LOAD_AUTO;
+}
+
 static int load_llama2c(const struct options *o, struct session *s, char *err, size_t errlen)
 {
-    s->model = model_from_llama2c(o->model_path, err, errlen);
+    s->model = model_from_llama2c(o->model_path, load_mode(o), err, errlen);
     if (!s->model) return -1;
     char guess[4096];
     const char *tp = o->tokenizer_path;
@@ -121,7 +126,7 @@ int load_session(const struct options *o, bool need_model, struct session *s)
         if (load_llama2c(o, s, err, sizeof err)) goto fail;
         return 0;
     }
-    s->gguf = gguf_open(o->model_path, err, sizeof err);
+    s->gguf = gguf_open_as(o->model_path, load_mode(o), err, sizeof err);
     if (!s->gguf) goto fail;
     s->tok = tokenizer_load_gguf(s->gguf, err, sizeof err);
     if (!s->tok) goto fail;
@@ -143,6 +148,13 @@ fail:
     fprintf(stderr, "infer: %s\n", err);
     free_session(s);
     return 1;
+}
+
+void print_model_line(const struct options *o, const struct model *m, int n_ctx, const char *extra)
+{
+    fprintf(stderr, "infer: %s: %s, %d layers, dim %d, %d heads (%d kv), vocab %d, ctx %d, %d threads, %s%s\n",
+            o->model_path, m->arch->name, m->hp.n_layer, m->hp.dim, m->hp.n_head, m->hp.n_kv_head, m->hp.n_vocab,
+            n_ctx, o->n_threads, model_file(m)->copied ? "weights read into memory" : "weights mapped", extra);
 }
 
 void free_session(struct session *s)

@@ -289,6 +289,54 @@ static void test_context_shift_long_run(void **state)
     if (!getenv("ASAN_OPTIONS")) assert_true(b < a + 1024);
 }
 
+/* --no-mmap reads the file into memory, --mmap maps it: the same bytes, so
+ * the same text; the first stderr line says which; a truncated file is the
+ * same one-line error either way; the two flags together are refused. */
+static void test_load_modes(void **state)
+{
+    (void)state;
+    const char *models[][2] = {{"models/stories260K.gguf", ""},
+                               {"models/synthetic/rand-llama-q4_k_m.gguf", "--prompt-ids 1,20,30,40"},
+                               {"models/stories260K.bin", "-z"}};
+    for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
+        char extra[512];
+        if (!strcmp(models[i][1], "-z")) snprintf(extra, sizeof extra, "-z %s -p Once", test_data("models/tok512.bin"));
+        else snprintf(extra, sizeof extra, "%s", models[i][1][0] ? models[i][1] : "-p Once");
+        struct run_result a = run_cmd("%s -m %s %s -n 32 --temp 0 --mmap", infer_bin(), test_data(models[i][0]), extra);
+        struct run_result b = run_cmd("%s -m %s %s -n 32 --temp 0 --no-mmap", infer_bin(), test_data(models[i][0]), extra);
+        if (a.status || b.status) fail_msg("%s: exit %d / %d: %s%s", models[i][0], a.status, b.status, a.err, b.err);
+        assert_true(a.out_len > 0);
+        assert_string_equal(a.out, b.out);
+        assert_non_null(strstr(a.err, "weights mapped"));
+        assert_non_null(strstr(b.err, "weights read into memory"));
+        run_free(&a);
+        run_free(&b);
+    }
+    char path[] = "/tmp/infer-trunc-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *in = fopen(test_data("models/stories260K.gguf"), "rb");
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, in);
+    fclose(in);
+    assert_int_equal(write(fd, buf, n), (ssize_t)n);
+    close(fd);
+    struct run_result a = run_cmd("%s -m %s -p hi --mmap", infer_bin(), path);
+    struct run_result b = run_cmd("%s -m %s -p hi --no-mmap", infer_bin(), path);
+    assert_int_equal(a.status, 1);
+    assert_int_equal(b.status, 1);
+    assert_string_equal(a.err, b.err);
+    assert_non_null(strchr(a.err, '\n'));
+    assert_true(strchr(a.err, '\n') == a.err + a.err_len - 1); /* one line */
+    run_free(&a);
+    run_free(&b);
+    unlink(path);
+    a = run_cmd("%s -m %s -p hi --mmap --no-mmap", infer_bin(), test_data("models/stories260K.gguf"));
+    assert_int_equal(a.status, 1);
+    assert_non_null(strstr(a.err, "contradict"));
+    run_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +349,7 @@ int main(void)
         cmocka_unit_test(test_stdout_is_only_text),
         cmocka_unit_test(test_malformed_models),
         cmocka_unit_test(test_context_shift_long_run),
+        cmocka_unit_test(test_load_modes),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }

@@ -3,11 +3,12 @@
  * $INFER_TEST_DATA/golden: prompt logits at every position within the
  * tolerances stated in golden/README.md, and greedy continuations.
  *
- * Each model runs through both matmul routes: the prompt as one batch
- * (sgemm over dequantized weights: float activations, compared with
- * <model>.deq.json where it exists) and token by token (the row-dot kernels,
- * which quantize activations like llama.cpp: compared with <model>.json),
- * with the SIMD kernels and with the scalar reference kernels.
+ * Each model runs through the matmul routes: the prompt as one batch, token
+ * by token, and for quantized files the prompt as one batch through sgemm on
+ * dequantized weights (float activations, compared with <model>.deq.json).
+ * The row-dot kernels, which quantize activations like llama.cpp, are
+ * compared with <model>.json. Each with the SIMD kernels and with the scalar
+ * reference kernels.
  */
 #include "testutil.h"
 
@@ -81,10 +82,12 @@ static void unload(struct loaded *L)
 }
 
 /* Logits of every prompt position, with prompt batches of n_batch tokens. */
-static float *run_prompt(const struct model *m, const struct golden *g, int n_batch, int *greedy_out, int n_greedy)
+static float *run_prompt(const struct model *m, const struct golden *g, int n_batch, bool float_prompt,
+                         int *greedy_out, int n_greedy)
 {
     char err[256];
-    struct context_params cp = {.n_ctx = 256, .n_batch = n_batch, .kv_block = 16, .n_seq_max = 1, .gemm_min_batch = 8};
+    struct context_params cp = {.n_ctx = 256, .n_batch = n_batch, .kv_block = 16, .n_seq_max = 1, .gemm_min_batch = 8,
+                                .float_prompt = float_prompt};
     struct context *c = context_new(m, &cp, err, sizeof err);
     assert_non_null(c);
     float *logits = malloc((size_t)g->n_prompt * m->hp.n_vocab * sizeof(float));
@@ -126,9 +129,10 @@ static void compare_logits(const char *what, const float *got, const struct gold
 /* One golden file against one model, on one route. */
 struct gcase {
     const char *model, *golden;
-    int n_batch;          /* 512: prompt as one gemm batch; 1: token by token */
+    int n_batch;          /* 512: prompt as one batch; 1: token by token */
     struct tol tol;
     bool greedy;          /* greedy_ids must match exactly */
+    bool float_prompt;    /* the batch takes sgemm for quantized weights too */
 };
 
 static void run_case(const struct gcase *gc)
@@ -140,9 +144,10 @@ static void run_case(const struct gcase *gc)
         assert_true(load_golden(gc->golden, &g));
         assert_int_equal(g.n_vocab, L.m->hp.n_vocab);
         int greedy[128];
-        float *logits = run_prompt(L.m, &g, gc->n_batch, gc->greedy ? greedy : NULL, g.n_greedy);
+        float *logits = run_prompt(L.m, &g, gc->n_batch, gc->float_prompt, gc->greedy ? greedy : NULL, g.n_greedy);
         char what[160];
-        snprintf(what, sizeof what, "%s b%d %s", gc->golden, gc->n_batch, ref ? "ref" : "simd");
+        snprintf(what, sizeof what, "%s b%d%s %s", gc->golden, gc->n_batch, gc->float_prompt ? " float" : "",
+                 ref ? "ref" : "simd");
         compare_logits(what, logits, &g, gc->tol);
         if (gc->greedy)
             for (int i = 0; i < g.n_greedy; i++)
@@ -171,34 +176,37 @@ static void run_case(const struct gcase *gc)
 #define Q_REF ((struct tol){0.35, 0.06})
 
 static const struct gcase cases[] = {
-    {"models/stories260K.gguf", "stories260K.once.json", 512, F32_TOL, true},
-    {"models/stories260K.gguf", "stories260K.once.json", 1, F32_TOL, true},
-    {"models/stories260K.gguf", "stories260K.tom.json", 512, F32_TOL, true},
-    {"models/synthetic/rand-llama-f32.gguf", "rand-llama-f32.json", 512, F32_TOL, true},
-    {"models/synthetic/rand-llama-f32.gguf", "rand-llama-f32.json", 1, F32_TOL, true},
-    {"models/synthetic/rand-llama-f16.gguf", "rand-llama-f16.deq.json", 512, F16_DEQ, false},
-    {"models/synthetic/rand-llama-f16.gguf", "rand-llama-f16.deq.json", 1, F16_DEQ, false},
-    {"models/synthetic/rand-llama-f16.gguf", "rand-llama-f16.json", 512, F16_REF, false},
-    {"models/synthetic/rand-llama-bf16.gguf", "rand-llama-bf16.deq.json", 512, F16_DEQ, false},
-    {"models/synthetic/rand-llama-bf16.gguf", "rand-llama-bf16.deq.json", 1, F16_DEQ, false},
-    {"models/TinyStories-656K.f16.gguf", "TinyStories-656K.f16.bird.json", 512, F16_REF, true},
-    {"models/TinyStories-656K.f16.gguf", "TinyStories-656K.f16.bird.json", 1, F16_REF, true},
-    {"models/tinystories-656k-q8_0.gguf", "tinystories-656k-q8_0.bird.json", 512, Q_REF, false},
-    {"models/tinystories-656k-q8_0.gguf", "tinystories-656k-q8_0.bird.json", 1, Q_REF, false},
+    {"models/stories260K.gguf", "stories260K.once.json", 512, F32_TOL, true, false},
+    {"models/stories260K.gguf", "stories260K.once.json", 1, F32_TOL, true, false},
+    {"models/stories260K.gguf", "stories260K.tom.json", 512, F32_TOL, true, false},
+    {"models/synthetic/rand-llama-f32.gguf", "rand-llama-f32.json", 512, F32_TOL, true, false},
+    {"models/synthetic/rand-llama-f32.gguf", "rand-llama-f32.json", 1, F32_TOL, true, false},
+    {"models/synthetic/rand-llama-f16.gguf", "rand-llama-f16.deq.json", 512, F16_DEQ, false, false},
+    {"models/synthetic/rand-llama-f16.gguf", "rand-llama-f16.deq.json", 1, F16_DEQ, false, false},
+    {"models/synthetic/rand-llama-f16.gguf", "rand-llama-f16.json", 512, F16_REF, false, false},
+    {"models/synthetic/rand-llama-bf16.gguf", "rand-llama-bf16.deq.json", 512, F16_DEQ, false, false},
+    {"models/synthetic/rand-llama-bf16.gguf", "rand-llama-bf16.deq.json", 1, F16_DEQ, false, false},
+    {"models/TinyStories-656K.f16.gguf", "TinyStories-656K.f16.bird.json", 512, F16_REF, true, false},
+    {"models/TinyStories-656K.f16.gguf", "TinyStories-656K.f16.bird.json", 1, F16_REF, true, false},
+    {"models/tinystories-656k-q8_0.gguf", "tinystories-656k-q8_0.bird.json", 512, Q_REF, false, false},
+    {"models/tinystories-656k-q8_0.gguf", "tinystories-656k-q8_0.bird.json", 1, Q_REF, false, false},
 #define QUANT(t) \
-    {"models/synthetic/rand-llama-" t ".gguf", "rand-llama-" t ".deq.json", 512, Q_DEQ, false}, \
-    {"models/synthetic/rand-llama-" t ".gguf", "rand-llama-" t ".json", 1, Q_REF, false}
+    {"models/synthetic/rand-llama-" t ".gguf", "rand-llama-" t ".deq.json", 512, Q_DEQ, false, true}, \
+    {"models/synthetic/rand-llama-" t ".gguf", "rand-llama-" t ".json", 512, Q_REF, false, false}, \
+    {"models/synthetic/rand-llama-" t ".gguf", "rand-llama-" t ".json", 1, Q_REF, false, false}
     QUANT("q8_0"), QUANT("q4_0"), QUANT("q4_1"), QUANT("q5_0"), QUANT("q5_1"), QUANT("q2_k"),
     QUANT("q3_k_m"), QUANT("q4_k_m"), QUANT("q5_k_m"), QUANT("q6_k"), QUANT("iq4_nl"),
 #undef QUANT
-    {"models/synthetic/rand-qwen2-f16.gguf", "rand-qwen2-f16.deq.json", 512, F16_DEQ, false},
-    {"models/synthetic/rand-qwen2-f16.gguf", "rand-qwen2-f16.json", 1, F16_REF, false},
-    {"models/synthetic/rand-qwen2-q8_0.gguf", "rand-qwen2-q8_0.deq.json", 512, Q_DEQ, false},
-    {"models/synthetic/rand-qwen2-q8_0.gguf", "rand-qwen2-q8_0.json", 1, Q_REF, false},
-    {"models/synthetic/rand-qwen3-f16.gguf", "rand-qwen3-f16.deq.json", 512, F16_DEQ, false},
-    {"models/synthetic/rand-qwen3-f16.gguf", "rand-qwen3-f16.json", 1, F16_REF, false},
-    {"models/synthetic/rand-qwen3-q8_0.gguf", "rand-qwen3-q8_0.deq.json", 512, Q_DEQ, false},
-    {"models/synthetic/rand-qwen3-q8_0.gguf", "rand-qwen3-q8_0.json", 1, Q_REF, false},
+    {"models/synthetic/rand-qwen2-f16.gguf", "rand-qwen2-f16.deq.json", 512, F16_DEQ, false, false},
+    {"models/synthetic/rand-qwen2-f16.gguf", "rand-qwen2-f16.json", 1, F16_REF, false, false},
+    {"models/synthetic/rand-qwen2-q8_0.gguf", "rand-qwen2-q8_0.deq.json", 512, Q_DEQ, false, true},
+    {"models/synthetic/rand-qwen2-q8_0.gguf", "rand-qwen2-q8_0.json", 512, Q_REF, false, false},
+    {"models/synthetic/rand-qwen2-q8_0.gguf", "rand-qwen2-q8_0.json", 1, Q_REF, false, false},
+    {"models/synthetic/rand-qwen3-f16.gguf", "rand-qwen3-f16.deq.json", 512, F16_DEQ, false, false},
+    {"models/synthetic/rand-qwen3-f16.gguf", "rand-qwen3-f16.json", 1, F16_REF, false, false},
+    {"models/synthetic/rand-qwen3-q8_0.gguf", "rand-qwen3-q8_0.deq.json", 512, Q_DEQ, false, true},
+    {"models/synthetic/rand-qwen3-q8_0.gguf", "rand-qwen3-q8_0.json", 512, Q_REF, false, false},
+    {"models/synthetic/rand-qwen3-q8_0.gguf", "rand-qwen3-q8_0.json", 1, Q_REF, false, false},
 };
 
 static void test_golden_case(void **state) { run_case(*state); }
@@ -212,7 +220,7 @@ static void test_tiny_random_summary(void **state)
     struct golden g;
     assert_true(load_golden("llama-2-tiny-random.once.json", &g));
     int greedy[128];
-    float *logits = run_prompt(L.m, &g, 512, greedy, g.n_greedy);
+    float *logits = run_prompt(L.m, &g, 512, false, greedy, g.n_greedy);
     const int V = L.m->hp.n_vocab;
     cJSON *pl = cJSON_GetObjectItem(g.json, "prompt_logits");
     for (int p = 0; p < g.n_prompt; p++) {
