@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "attention.h"
+#include "vecmath.h"
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
 
@@ -168,10 +169,7 @@ static void ffn_block(struct context *c, int l, int B, enum matmul_route route)
     float *const gate_up[] = {c->hb, c->hb2};
     const struct tensor *const wgu[] = {&ly->w_gate, &ly->w_up};
     matmul_many(&c->ms, 2, gate_up, c->xb, wgu, B, route);
-    for (size_t i = 0; i < (size_t)B * F; i++) {
-        const float g = c->hb[i];
-        c->hb[i] = g / (1.0f + expf(-g)) * c->hb2[i];
-    }
+    swiglu(c->hb, c->hb2, (size_t)B * F);
     matmul(&c->ms, c->xb, c->hb, &ly->w_down, B, route);
     for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];
 }

@@ -4,6 +4,8 @@
  */
 #include "quant_impl.h"
 
+#include <stdlib.h>
+
 /* Geometry-only entries: known to ggml, no kernels here. */
 #define GEOM(nm, bs, ts) { .name = nm, .block_size = bs, .type_size = ts }
 
