@@ -18,9 +18,28 @@
  * rate, small enough to stay in L2/L3. */
 #define TILE_FLOATS (1u << 20)
 
-#ifndef ROW_TILE
 #define ROW_TILE 16
-#endif
+
+/* Activation bytes of VEC_DOT_ROWS_MAX rows that one kernel call may read:
+ * more than fit in L1 beside the weights and every weight row of a tile
+ * fetches them again from L2 (FFN-down's 5632 columns, 8 rows: 56 KB of Q8
+ * activations, the 8-row kernel ran at 43 % of its speed on 2048 columns). */
+#define SPAN_ACT_BYTES (32u << 10)
+/* Spans are whole multiples of this many columns (a K-quant block, an oct). */
+#define COL_SPAN_MIN 256
+
+/* Columns per kernel call for weights of type tt with `cols` columns: the
+ * fewest equal spans whose activations fit SPAN_ACT_BYTES. It depends on the
+ * type and the shape only, never on the batch, so a row's result (the span
+ * sums added in order) is the same in decode and in any batch. */
+static int64_t col_span(const struct type_traits *tt, int64_t cols)
+{
+    if (cols % COL_SPAN_MIN) return cols;
+    const size_t act = act_rows_size(tt, cols) * VEC_DOT_ROWS_MAX;
+    const int64_t n_spans = (int64_t)((act + SPAN_ACT_BYTES - 1) / SPAN_ACT_BYTES);
+    const int64_t blocks = cols / COL_SPAN_MIN;
+    return (blocks + n_spans - 1) / n_spans * COL_SPAN_MIN;
+}
 
 void matmul_set_threads(int n)
 {
@@ -97,6 +116,9 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
         const char *data;
         size_t wrb, xoff, xrb; /* weight row bytes; activation rows: offset in s->qx, stride */
         int64_t rows;
+        int64_t span;          /* columns per kernel call (see col_span) */
+        int n_spans;
+        size_t span_wb, span_xb; /* bytes of one span in a weight row, in an activation row */
         bool owner;            /* the first weight of its activation layout prepares x for the others */
     } m[MATMUL_MANY_MAX];
     size_t total = 0, tmp = 0; /* bytes of activations, of one plain quantized row (for rows_prepare) */
@@ -108,6 +130,10 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
         m[i].wrb = type_row_size(ws[i]->type, cols);
         m[i].rows = ws[i]->ne[1];
         m[i].xrb = act_rows_size(tt, cols);
+        m[i].span = col_span(tt, cols);
+        m[i].n_spans = (int)((cols + m[i].span - 1) / m[i].span);
+        m[i].span_wb = type_row_size(ws[i]->type, m[i].span);
+        m[i].span_xb = act_rows_size(tt, m[i].span);
         m[i].owner = tt->vec_dot_type != TYPE_F32;
         m[i].xoff = total;
         for (int j = 0; j < i; j++)
@@ -144,10 +170,13 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
         }
     }
     const int64_t all_rows = first_row[n];
-    /* Batches beyond one kernel call (prompts) go in tiles of weight rows:
-     * one group of activation rows stays in L1 while it meets every row of
-     * the tile, and the tile stays in L2 while all groups pass. */
-    const int64_t tile = B > VEC_DOT_ROWS_MAX ? ROW_TILE : 1, n_tiles = (all_rows + tile - 1) / tile;
+    int max_spans = 1;
+    for (int i = 0; i < n; i++)
+        if (m[i].n_spans > max_spans) max_spans = m[i].n_spans;
+    /* Several activation rows go in tiles of weight rows: one group of
+     * activation rows (one span of columns) stays in L1 while it meets every
+     * row of the tile, and the tile stays in L2 while all groups pass. */
+    const int64_t tile = B > 1 ? ROW_TILE : 1, n_tiles = (all_rows + tile - 1) / tile;
     /* Guided chunks: each thread first takes a large contiguous run of rows
      * (remaining / threads), later ones shrink down to 32 rows (one tile).
      * Decode reads every weight byte once, so what matters is the memory
@@ -161,14 +190,25 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
         const int64_t g0 = t * tile, g1 = g0 + tile < all_rows ? g0 + tile : all_rows;
         for (int b = 0; b < B; b += VEC_DOT_ROWS_MAX) {
             const int nr = B - b < VEC_DOT_ROWS_MAX ? B - b : VEC_DOT_ROWS_MAX;
-            int i = 0;
-            for (int64_t g = g0; g < g1; g++) {
-                while (g >= first_row[i + 1]) i++;
-                const int64_t r = g - first_row[i];
-                const char *wr = m[i].data + (size_t)r * m[i].wrb;
-                const char *xa = m[i].tt->vec_dot_type == TYPE_F32 ? (const char *)x : qx + m[i].xoff;
-                m[i].tt->vec_dot_rows(cols, wr, xa + m[i].xrb * b, m[i].xrb, nr, ys[i] + (size_t)b * m[i].rows + r,
-                                      (size_t)m[i].rows);
+            for (int k = 0; k < max_spans; k++) {
+                int i = 0;
+                for (int64_t g = g0; g < g1; g++) {
+                    while (g >= first_row[i + 1]) i++;
+                    if (k >= m[i].n_spans) continue;
+                    const struct type_traits *tt = m[i].tt;
+                    const int64_t r = g - first_row[i], c0 = k * m[i].span;
+                    const int64_t n_c = cols - c0 < m[i].span ? cols - c0 : m[i].span;
+                    const char *wr = m[i].data + (size_t)r * m[i].wrb + m[i].span_wb * k;
+                    const char *xa = (tt->vec_dot_type == TYPE_F32 ? (const char *)x : qx + m[i].xoff) +
+                                     m[i].xrb * b + m[i].span_xb * k;
+                    float *y = ys[i] + (size_t)b * m[i].rows + r, part[VEC_DOT_ROWS_MAX];
+                    if (k == 0) {
+                        tt->vec_dot_rows(n_c, wr, xa, m[i].xrb, nr, y, (size_t)m[i].rows);
+                    } else {
+                        tt->vec_dot_rows(n_c, wr, xa, m[i].xrb, nr, part, 1);
+                        for (int j = 0; j < nr; j++) y[(size_t)j * m[i].rows] += part[j];
+                    }
+                }
             }
         }
     }

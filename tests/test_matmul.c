@@ -1,0 +1,106 @@
+/*
+ * test_matmul.c — the matmul layer over whole weight matrices: every output
+ * row equals the dot of its dequantized weights with the input (within the
+ * rounding of quantized activations), and the row route gives the same bits
+ * for a row whatever the batch size, the thread count and the way the
+ * columns are split into spans (FFN-down shapes take several).
+ */
+#include "testutil.h"
+
+#include <math.h>
+#include <omp.h>
+
+#include "matmul.h"
+
+static uint64_t rng = 0x2545F4914F6CDD1Dull;
+static float frand(void)
+{
+    rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)((rng >> 40) & 0xffffff) / (float)(1 << 23) - 1.0f;
+}
+
+struct mat {
+    struct tensor t;
+    float *deq; /* rows × cols dequantized */
+};
+
+static struct mat make_mat(enum ggml_type type, int64_t rows, int64_t cols)
+{
+    const struct type_traits *tt = type_traits(type);
+    struct mat m = {.t = {.type = type, .ne = {cols, rows, 1, 1}}};
+    const size_t rb = type_row_size(type, cols);
+    char *data = malloc(rb * rows);
+    float *src = malloc(cols * sizeof *src);
+    m.deq = malloc((size_t)rows * cols * sizeof *m.deq);
+    for (int64_t r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cols; c++) src[c] = frand();
+        tt->from_float(src, data + r * rb, cols);
+        tt->to_float(data + r * rb, m.deq + r * cols, cols);
+    }
+    free(src);
+    m.t.data = data;
+    m.t.nbytes = rb * rows;
+    return m;
+}
+
+static void check_type(enum ggml_type type, int64_t cols)
+{
+    enum { ROWS = 37, BMAX = 20 };
+    struct mat m = make_mat(type, ROWS, cols);
+    float *x = malloc((size_t)BMAX * cols * sizeof *x);
+    for (int64_t i = 0; i < BMAX * cols; i++) x[i] = frand();
+    struct matmul_scratch s = {0};
+    float *one = malloc((size_t)BMAX * ROWS * sizeof *one), *y = malloc((size_t)BMAX * ROWS * sizeof *y);
+    /* each input row alone, one thread */
+    omp_set_num_threads(1);
+    for (int b = 0; b < BMAX; b++) matmul(&s, one + (size_t)b * ROWS, x + (size_t)b * cols, &m.t, 1, MATMUL_ROWS);
+    for (int b = 0; b < BMAX; b++)
+        for (int r = 0; r < ROWS; r++) {
+            double ref = 0, mag = 0;
+            for (int64_t c = 0; c < cols; c++) {
+                ref += (double)m.deq[r * cols + c] * x[(size_t)b * cols + c];
+                mag += fabs((double)m.deq[r * cols + c] * x[(size_t)b * cols + c]);
+            }
+            /* 8-bit activations: each product off by <= 1/254 of its size */
+            if (!(fabs(one[(size_t)b * ROWS + r] - ref) <= mag / 200 + 1e-5))
+                fail_msg("%s cols %lld row %d input %d: %g, expected %g (sum |w x| %g)", type_traits(type)->name,
+                         (long long)cols, r, b, one[(size_t)b * ROWS + r], ref, mag);
+        }
+    /* the same bits in batches of every size, on 1 and 2 threads */
+    const int sizes[] = {2, 3, 8, 9, 13, 20};
+    for (int th = 1; th <= 2; th++) {
+        omp_set_num_threads(th);
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            const int B = sizes[k];
+            const enum matmul_route route = B >= 8 ? MATMUL_PROMPT : MATMUL_ROWS;
+            if (matmul_uses_gemm(&m.t, route)) continue; /* float weights: sgemm rounds its own way */
+            matmul(&s, y, x, &m.t, B, route);
+            if (memcmp(y, one, (size_t)B * ROWS * sizeof *y))
+                fail_msg("%s cols %lld: batch of %d on %d threads differs from one row at a time",
+                         type_traits(type)->name, (long long)cols, B, th);
+        }
+    }
+    matmul_scratch_free(&s);
+    free(one); free(y); free(x); free(m.deq); free((void *)m.t.data);
+}
+
+static void test_rows_and_batches(void **state)
+{
+    (void)state;
+    const enum ggml_type types[] = {TYPE_Q8_0, TYPE_Q4_0, TYPE_Q4_1, TYPE_Q5_0, TYPE_IQ4_NL, TYPE_Q2_K,
+                                    TYPE_Q3_K, TYPE_Q4_K, TYPE_Q5_K, TYPE_Q6_K, TYPE_F16};
+    const int64_t cols[] = {256, 2048, 5632, 5632 + 32};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        for (size_t j = 0; j < sizeof cols / sizeof cols[0]; j++) {
+            if (cols[j] % type_traits(types[i])->block_size) continue;
+            check_type(types[i], cols[j]);
+        }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rows_and_batches),
+    };
+    return cmocka_run_group_tests_name("matmul", tests, NULL, NULL);
+}
