@@ -116,9 +116,9 @@ static uint64_t decode_weight_bytes(const struct model *m)
 {
     uint64_t b = m->output.nbytes;
     for (int l = 0; l < m->hp.n_layer; l++) {
-        const struct layer *ly = &m->layers[l];
-        b += ly->wq.nbytes + ly->wk.nbytes + ly->wv.nbytes + ly->wo.nbytes + ly->w_gate.nbytes +
-             ly->w_up.nbytes + ly->w_down.nbytes;
+        const struct tensor *ws[LAYER_MATRICES];
+        layer_matrices(&m->layers[l], ws);
+        for (int i = 0; i < LAYER_MATRICES; i++) b += ws[i]->nbytes;
     }
     return b;
 }

@@ -186,9 +186,9 @@ bool forward_batch_invariant(const struct context *c)
     if (c->p.gemm_min_batch <= 0) return true;
     if (matmul_uses_gemm(&m->output, route)) return false;
     for (int l = 0; l < m->hp.n_layer; l++) {
-        const struct layer *ly = &m->layers[l];
-        const struct tensor *w[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
-        for (size_t i = 0; i < sizeof w / sizeof w[0]; i++)
+        const struct tensor *w[LAYER_MATRICES];
+        layer_matrices(&m->layers[l], w);
+        for (int i = 0; i < LAYER_MATRICES; i++)
             if (matmul_uses_gemm(w[i], route)) return false;
     }
     return true;

@@ -286,8 +286,9 @@ struct model *model_from_gguf(struct gguf_file *f, char *err, size_t errlen)
             !bind_vec(&L, &ly->k_norm, NAME("attn_k_norm.weight"), hp->head_dim, m->arch->qk_norm))
             goto fail;
 #undef NAME
-        const struct tensor *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) account(m, ws[i], type_count);
+        const struct tensor *ws[LAYER_MATRICES];
+        layer_matrices(ly, ws);
+        for (int i = 0; i < LAYER_MATRICES; i++) account(m, ws[i], type_count);
     }
     account(m, &m->tok_embd, type_count);
     if (m->output.data != m->tok_embd.data) account(m, &m->output, type_count);
@@ -304,14 +305,20 @@ fail:
     return NULL;
 }
 
-/* llama2.c "legacy" checkpoint: 7 int32 (dim, hidden_dim, n_layers, n_heads,
- * n_kv_heads, vocab_size, seq_len; negative vocab_size = separate classifier),
- * then float32 arrays in run.c's order. */
 const struct filemap *model_file(const struct model *m)
 {
     return m->gguf ? &m->gguf->map : &m->file;
 }
 
+void layer_matrices(const struct layer *ly, const struct tensor *ws[LAYER_MATRICES])
+{
+    const struct tensor *all[LAYER_MATRICES] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+    memcpy(ws, all, sizeof all);
+}
+
+/* llama2.c "legacy" checkpoint: 7 int32 (dim, hidden_dim, n_layers, n_heads,
+ * n_kv_heads, vocab_size, seq_len; negative vocab_size = separate classifier),
+ * then float32 arrays in run.c's order. */
 struct model *model_from_llama2c(const char *path, enum load_mode mode, char *err, size_t errlen)
 {
     struct loader L = {.path = path, .err = err, .errlen = errlen};
@@ -394,8 +401,9 @@ struct model *model_from_llama2c(const char *path, enum load_mode mode, char *er
     int type_count[TYPE_COUNT] = {0};
     for (int l = 0; l < NL; l++) {
         struct layer *ly = &m->layers[l];
-        const struct tensor *ws[] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) account(m, ws[i], type_count);
+        const struct tensor *ws[LAYER_MATRICES];
+        layer_matrices(ly, ws);
+        for (int i = 0; i < LAYER_MATRICES; i++) account(m, ws[i], type_count);
     }
     account(m, &m->tok_embd, type_count);
     if (!shared) account(m, &m->output, type_count);

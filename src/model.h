@@ -72,6 +72,10 @@ struct model {
  * the caller's. */
 struct model *model_from_gguf(struct gguf_file *f, char *err, size_t errlen);
 /* Load a llama2.c checkpoint (.bin, float32, version-0 "legacy" format). */
+/* A layer's weight matrices (wq wk wv wo w_gate w_up w_down), for code that
+ * treats them alike. */
+#define LAYER_MATRICES 7
+void layer_matrices(const struct layer *ly, const struct tensor *ws[LAYER_MATRICES]);
 /* How the model's file was brought into memory. */
 const struct filemap *model_file(const struct model *m);
 struct model *model_from_llama2c(const char *path, enum load_mode mode, char *err, size_t errlen);
