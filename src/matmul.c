@@ -7,6 +7,7 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -19,6 +20,12 @@
 #define TILE_FLOATS (1u << 20)
 
 #define ROW_TILE 16
+
+/* Weight bytes a thread takes from its own range at a time: each take is a
+ * locked compare-and-swap, which stalls the loads in flight (one per 8 rows
+ * cost 3 % of decode); at the end a thread waits at most this long for the
+ * other's last take. */
+#define FRONT_BYTES (32 << 10)
 
 /* Activation bytes of VEC_DOT_ROWS_MAX rows that one kernel call may read:
  * more than fit in L1 beside the weights and every weight row of a tile
@@ -101,6 +108,125 @@ static void matmul_gemm(struct matmul_scratch *s, float *y, const float *x, cons
     }
 }
 
+/* One weight of a row-dot job, with its activations' layout. */
+struct rows_weight {
+    const struct type_traits *tt;
+    const char *data;
+    size_t wrb, xoff, xrb;   /* weight row bytes; activation rows: offset in qx, stride */
+    int64_t rows;
+    int64_t span;            /* columns per kernel call (see col_span) */
+    int n_spans;
+    size_t span_wb, span_xb; /* bytes of one span in a weight row, in an activation row */
+    bool owner;              /* the first weight of its activation layout prepares x for the others */
+};
+
+/* Up to MATMUL_MANY_MAX weights sharing one input; their rows are numbered
+ * one after another (weight i has rows first_row[i] ..< first_row[i + 1])
+ * and split into tiles of `tile` rows. */
+struct rows_job {
+    int n, B, max_spans;
+    int64_t cols, tile;
+    const float *x;
+    const char *qx;          /* prepared activations */
+    float *const *ys;
+    struct rows_weight m[MATMUL_MANY_MAX];
+    int64_t first_row[MATMUL_MANY_MAX + 1];
+};
+
+/* Row r of weight i, columns of span k, against activation rows b ..< b + nr:
+ * span 0 stores the dots, later spans add theirs in order. */
+static inline void row_span(const struct rows_job *job, int i, int64_t r, int b, int nr, int k)
+{
+    const struct rows_weight *w = &job->m[i];
+    const struct type_traits *tt = w->tt;
+    const int64_t c0 = k * w->span, n_c = job->cols - c0 < w->span ? job->cols - c0 : w->span;
+    const char *wr = w->data + (size_t)r * w->wrb + w->span_wb * k;
+    const char *xa = (tt->vec_dot_type == TYPE_F32 ? (const char *)job->x : job->qx + w->xoff) + w->xrb * b +
+                     w->span_xb * k;
+    float *y = job->ys[i] + (size_t)b * w->rows + r, part[VEC_DOT_ROWS_MAX];
+    if (k == 0) {
+        tt->vec_dot_rows(n_c, wr, xa, w->xrb, nr, y, (size_t)w->rows);
+    } else {
+        tt->vec_dot_rows(n_c, wr, xa, w->xrb, nr, part, 1);
+        for (int j = 0; j < nr; j++) y[(size_t)j * w->rows] += part[j];
+    }
+}
+
+/* Tiles t0 ..< t1 of the job. */
+static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
+{
+    const int64_t *first_row = job->first_row;
+    int i = 0;
+    if (job->B == 1) { /* decode: one activation row, tiles of one weight row */
+        for (int64_t g = t0; g < t1; g++) {
+            while (g >= first_row[i + 1]) i++;
+            for (int k = 0; k < job->m[i].n_spans; k++) row_span(job, i, g - first_row[i], 0, 1, k);
+        }
+        return;
+    }
+    const int64_t all_rows = first_row[job->n];
+    for (int64_t t = t0; t < t1; t++) {
+        const int64_t g0 = t * job->tile, g1 = g0 + job->tile < all_rows ? g0 + job->tile : all_rows;
+        for (int b = 0; b < job->B; b += VEC_DOT_ROWS_MAX) {
+            const int nr = job->B - b < VEC_DOT_ROWS_MAX ? job->B - b : VEC_DOT_ROWS_MAX;
+            for (int k = 0; k < job->max_spans; k++) {
+                i = 0;
+                for (int64_t g = g0; g < g1; g++) {
+                    while (g >= first_row[i + 1]) i++;
+                    if (k < job->m[i].n_spans) row_span(job, i, g - first_row[i], b, nr, k);
+                }
+            }
+        }
+    }
+}
+
+/* Tiles [lo, hi) left in one thread's range, both ends in one word so that
+ * one compare-and-swap moves either: the owner takes from the front, the
+ * others steal from the back. Own cache line: the owner updates it often. */
+struct tile_range {
+    _Alignas(64) _Atomic uint64_t bounds;
+};
+
+static uint64_t range_pack(int64_t lo, int64_t hi) { return (uint64_t)hi << 32 | (uint64_t)lo; }
+static int64_t range_lo(uint64_t b) { return (int64_t)(b & 0xffffffffu); }
+static int64_t range_hi(uint64_t b) { return (int64_t)(b >> 32); }
+
+static int64_t range_left(struct tile_range *r)
+{
+    const uint64_t b = atomic_load_explicit(&r->bounds, memory_order_relaxed);
+    return range_hi(b) - range_lo(b);
+}
+
+/* Up to n tiles from the front: [*t0, *t1). False when none are left. */
+static bool range_take_front(struct tile_range *r, int64_t n, int64_t *t0, int64_t *t1)
+{
+    uint64_t b = atomic_load_explicit(&r->bounds, memory_order_relaxed);
+    for (;;) {
+        const int64_t lo = range_lo(b), hi = range_hi(b);
+        if (lo >= hi) return false;
+        const int64_t end = hi - lo < n ? hi : lo + n;
+        if (atomic_compare_exchange_weak(&r->bounds, &b, range_pack(end, hi))) {
+            *t0 = lo, *t1 = end;
+            return true;
+        }
+    }
+}
+
+/* The back half of what is left (at least one tile). */
+static bool range_steal_back(struct tile_range *r, int64_t *t0, int64_t *t1)
+{
+    uint64_t b = atomic_load_explicit(&r->bounds, memory_order_relaxed);
+    for (;;) {
+        const int64_t lo = range_lo(b), hi = range_hi(b);
+        if (lo >= hi) return false;
+        const int64_t start = hi - ((hi - lo + 1) / 2);
+        if (atomic_compare_exchange_weak(&r->bounds, &b, range_pack(lo, start))) {
+            *t0 = start, *t1 = hi;
+            return true;
+        }
+    }
+}
+
 /* Row dots for several weights that share the input x (Q/K/V, gate/up): one
  * parallel region over all their rows. x is quantized once per vec_dot_type
  * (and rearranged once into the row kernels' layout, shared by the weights
@@ -111,18 +237,10 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
                         const struct tensor *const ws[], int B)
 {
     const int64_t cols = ws[0]->ne[0];
-    struct {
-        const struct type_traits *tt;
-        const char *data;
-        size_t wrb, xoff, xrb; /* weight row bytes; activation rows: offset in s->qx, stride */
-        int64_t rows;
-        int64_t span;          /* columns per kernel call (see col_span) */
-        int n_spans;
-        size_t span_wb, span_xb; /* bytes of one span in a weight row, in an activation row */
-        bool owner;            /* the first weight of its activation layout prepares x for the others */
-    } m[MATMUL_MANY_MAX];
+    struct rows_job job = {.n = n, .cols = cols, .B = B, .max_spans = 1, .x = x, .ys = ys};
+    struct rows_weight *const m = job.m;
+    int64_t *const first_row = job.first_row;
     size_t total = 0, tmp = 0; /* bytes of activations, of one plain quantized row (for rows_prepare) */
-    int64_t first_row[MATMUL_MANY_MAX + 1] = {0};
     for (int i = 0; i < n; i++) {
         const struct type_traits *tt = type_traits(ws[i]->type);
         m[i].tt = tt;
@@ -169,47 +287,43 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
             }
         }
     }
-    const int64_t all_rows = first_row[n];
-    int max_spans = 1;
+    job.qx = qx;
     for (int i = 0; i < n; i++)
-        if (m[i].n_spans > max_spans) max_spans = m[i].n_spans;
+        if (m[i].n_spans > job.max_spans) job.max_spans = m[i].n_spans;
     /* Several activation rows go in tiles of weight rows: one group of
      * activation rows (one span of columns) stays in L1 while it meets every
      * row of the tile, and the tile stays in L2 while all groups pass. */
-    const int64_t tile = B > 1 ? ROW_TILE : 1, n_tiles = (all_rows + tile - 1) / tile;
-    /* Guided chunks: each thread first takes a large contiguous run of rows
-     * (remaining / threads), later ones shrink down to 32 rows (one tile).
-     * Decode reads every weight byte once, so what matters is the memory
-     * streams: a few long sequential runs per thread keep the hardware
-     * prefetchers going (fixed chunks of 32 rows interleaved between the
-     * threads ran ~30 % slower on 2 cores), while the small chunks at the end
-     * still let a thread that the OS delayed be covered by the others. */
-    const int chunk = tile == 1 ? 32 : 1;
-#pragma omp parallel for schedule(guided, chunk) if (all_rows * cols * B >= PARALLEL_MIN_WORK)
-    for (int64_t t = 0; t < n_tiles; t++) {
-        const int64_t g0 = t * tile, g1 = g0 + tile < all_rows ? g0 + tile : all_rows;
-        for (int b = 0; b < B; b += VEC_DOT_ROWS_MAX) {
-            const int nr = B - b < VEC_DOT_ROWS_MAX ? B - b : VEC_DOT_ROWS_MAX;
-            for (int k = 0; k < max_spans; k++) {
-                int i = 0;
-                for (int64_t g = g0; g < g1; g++) {
-                    while (g >= first_row[i + 1]) i++;
-                    if (k >= m[i].n_spans) continue;
-                    const struct type_traits *tt = m[i].tt;
-                    const int64_t r = g - first_row[i], c0 = k * m[i].span;
-                    const int64_t n_c = cols - c0 < m[i].span ? cols - c0 : m[i].span;
-                    const char *wr = m[i].data + (size_t)r * m[i].wrb + m[i].span_wb * k;
-                    const char *xa = (tt->vec_dot_type == TYPE_F32 ? (const char *)x : qx + m[i].xoff) +
-                                     m[i].xrb * b + m[i].span_xb * k;
-                    float *y = ys[i] + (size_t)b * m[i].rows + r, part[VEC_DOT_ROWS_MAX];
-                    if (k == 0) {
-                        tt->vec_dot_rows(n_c, wr, xa, m[i].xrb, nr, y, (size_t)m[i].rows);
-                    } else {
-                        tt->vec_dot_rows(n_c, wr, xa, m[i].xrb, nr, part, 1);
-                        for (int j = 0; j < nr; j++) y[(size_t)j * m[i].rows] += part[j];
-                    }
-                }
+    const int64_t all_rows = first_row[n];
+    job.tile = B > 1 ? ROW_TILE : 1;
+    const int64_t n_tiles = (all_rows + job.tile - 1) / job.tile;
+    const int n_ranges = all_rows * cols * B >= PARALLEL_MIN_WORK ? omp_get_max_threads() : 1;
+    struct tile_range ranges[n_ranges];
+    for (int r = 0; r < n_ranges; r++)
+        atomic_init(&ranges[r].bounds, range_pack(n_tiles * r / n_ranges, n_tiles * (r + 1) / n_ranges));
+    /* Decode reads every weight byte once, so what matters is the memory
+     * streams. Each thread walks its own contiguous range front to back (one
+     * long stream the prefetchers keep up with); one that finishes early
+     * takes the back half of the range with the most left, so a thread the
+     * OS delayed is covered and all finish within a few rows of each other.
+     * OpenMP's guided schedule ended each matmul with short runs that start
+     * cold, and one thread idle for ~8 us per matmul (7 % of decode). */
+    const int64_t tile_bytes = (int64_t)m[0].wrb * job.tile;
+    const int64_t front = tile_bytes < FRONT_BYTES ? FRONT_BYTES / tile_bytes : 1;
+#pragma omp parallel num_threads(n_ranges) if (n_ranges > 1)
+    {
+        const int me = omp_get_thread_num();
+        int64_t t0, t1;
+        if (me < n_ranges)
+            while (range_take_front(&ranges[me], front, &t0, &t1)) rows_tiles(&job, t0, t1);
+        for (;;) {
+            int victim = -1;
+            int64_t most = 0;
+            for (int r = 0; r < n_ranges; r++) {
+                const int64_t left = range_left(&ranges[r]);
+                if (left > most) most = left, victim = r;
             }
+            if (victim < 0) break;
+            if (range_steal_back(&ranges[victim], &t0, &t1)) rows_tiles(&job, t0, t1);
         }
     }
     return true;

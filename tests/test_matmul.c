@@ -66,9 +66,9 @@ static void check_type(enum ggml_type type, int64_t cols)
                 fail_msg("%s cols %lld row %d input %d: %g, expected %g (sum |w x| %g)", type_traits(type)->name,
                          (long long)cols, r, b, one[(size_t)b * ROWS + r], ref, mag);
         }
-    /* the same bits in batches of every size, on 1 and 2 threads */
+    /* the same bits in batches of every size, on 1 to 3 threads */
     const int sizes[] = {2, 3, 8, 9, 13, 20};
-    for (int th = 1; th <= 2; th++) {
+    for (int th = 1; th <= 3; th++) {
         omp_set_num_threads(th);
         for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
             const int B = sizes[k];
@@ -80,6 +80,21 @@ static void check_type(enum ggml_type type, int64_t cols)
                          type_traits(type)->name, (long long)cols, B, th);
         }
     }
+    /* Rows are split into one range per thread; a thread that is done takes
+     * from the others' ranges. A matmul inside a parallel region gets a team
+     * of one thread however many ranges there are: it must take them all. */
+    omp_set_num_threads(5);
+    omp_set_max_active_levels(1);
+    memset(y, 0, (size_t)2 * ROWS * sizeof *y);
+#pragma omp parallel num_threads(2)
+    {
+        struct matmul_scratch own = {0};
+        matmul(&own, y + (size_t)omp_get_thread_num() * ROWS, x, &m.t, 1, MATMUL_ROWS);
+        matmul_scratch_free(&own);
+    }
+    if (memcmp(y, one, (size_t)ROWS * sizeof *y) || memcmp(y + ROWS, one, (size_t)ROWS * sizeof *y))
+        fail_msg("%s cols %lld: a team of one thread over 5 ranges differs", type_traits(type)->name,
+                 (long long)cols);
     matmul_scratch_free(&s);
     free(one); free(y); free(x); free(m.deq); free((void *)m.t.data);
 }
