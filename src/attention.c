@@ -44,29 +44,106 @@ void rope_apply(float *x, int n_heads, const float *cs, const struct hparams *hp
     }
 }
 
-/* acc = acc·ms + v·vs, with acc kept in half precision (see attention()). */
-static void f16_update(uint16_t *acc, const uint16_t *v, int n, float ms, float vs)
+/* x·y + a, rounded once where the machine has FMA (as the vector code
+ * does), else twice. Written out so that it does not depend on how the
+ * compiler contracts a*b+c. */
+static inline float mul_add(float x, float y, float a)
+{
+#if defined(__FMA__)
+    return fmaf(x, y, a);
+#else
+    return x * y + a;
+#endif
+}
+
+/* Keys whose scores and softmax factors are computed before their values
+ * are accumulated. */
+#define ATT_KEYS 64
+
+/* For keys j < n: acc = acc·ms[j] + v_j·vs[j] (v_j at v + j·vrow), with acc
+ * rounded to half precision after each step (see attention()). Columns go
+ * outermost, in groups held in registers across all n keys: each key's
+ * step is a chain fma -> round -> widen, and a whole head's columns in
+ * flight at once hide its latency. Every element sees the same operations
+ * in the same order as one key at a time would give it. */
+#if defined(__AVX512F__)
+#define ACC_LANES 16
+typedef __m512 acc_vec;
+#define acc_load(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define acc_round(x) _mm512_cvtph_ps(_mm512_cvtps_ph((x), 0))
+#define acc_store(p, x) _mm256_storeu_si256((__m256i *)(void *)(p), _mm512_cvtps_ph((x), 0))
+#define acc_set1 _mm512_set1_ps
+#define acc_mul _mm512_mul_ps
+#define acc_fmadd _mm512_fmadd_ps
+#elif defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
+#define ACC_LANES 8
+typedef __m256 acc_vec;
+#define acc_load(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
+#define acc_round(x) _mm256_cvtph_ps(_mm256_cvtps_ph((x), 0))
+#define acc_store(p, x) _mm_storeu_si128((__m128i *)(void *)(p), _mm256_cvtps_ph((x), 0))
+#define acc_set1 _mm256_set1_ps
+#define acc_mul _mm256_mul_ps
+#define acc_fmadd _mm256_fmadd_ps
+#endif
+
+#ifdef ACC_LANES
+#define ACC_CHAINS 8 /* vectors per group: 128 columns with AVX-512 */
+/* chains * ACC_LANES columns at acc (chains a constant at each call). */
+static inline __attribute__((always_inline)) void f16_acc_group(uint16_t *acc, const uint8_t *v, size_t vrow, int n,
+                                                                const float *ms, const float *vs, int chains)
+{
+    acc_vec a[ACC_CHAINS];
+    for (int c = 0; c < chains; c++) a[c] = acc_load(acc + ACC_LANES * c);
+    for (int j = 0; j < n; j++) {
+        const uint16_t *vj = (const uint16_t *)(const void *)(v + (size_t)j * vrow);
+        const acc_vec vms = acc_set1(ms[j]), vvs = acc_set1(vs[j]);
+        if (ms[j] != 1.0f)
+            for (int c = 0; c < chains; c++) a[c] = acc_round(acc_mul(a[c], vms));
+        for (int c = 0; c < chains; c++) a[c] = acc_round(acc_fmadd(acc_load(vj + ACC_LANES * c), vvs, a[c]));
+    }
+    for (int c = 0; c < chains; c++) acc_store(acc + ACC_LANES * c, a[c]);
+}
+#endif
+
+static void f16_accumulate(uint16_t *acc, const uint8_t *v, size_t vrow, int n, const float *ms, const float *vs,
+                           int dim)
 {
     int i = 0;
-#if defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
-    const __m256 vms = _mm256_set1_ps(ms), vvs = _mm256_set1_ps(vs);
-    for (; i + 8 <= n; i += 8) {
-        __m256 a = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(acc + i)));
-        if (ms != 1.0f) a = _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_mul_ps(a, vms), 0));
-        __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + i)));
-        _mm_storeu_si128((__m128i *)(acc + i), _mm256_cvtps_ph(_mm256_fmadd_ps(x, vvs, a), 0));
+#ifdef ACC_LANES
+    while (dim - i >= ACC_LANES) {
+        const int left = (dim - i) / ACC_LANES, chains = left < ACC_CHAINS ? left : ACC_CHAINS;
+        const uint8_t *vi = v + (size_t)i * sizeof(uint16_t);
+        switch (chains) {
+        case 8: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 8); break;
+        case 7: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 7); break;
+        case 6: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 6); break;
+        case 5: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 5); break;
+        case 4: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 4); break;
+        case 3: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 3); break;
+        case 2: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 2); break;
+        default: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 1); break;
+        }
+        i += chains * ACC_LANES;
     }
 #endif
-    for (; i < n; i++) {
+    for (; i < dim; i++) {
         float a = fp16_to_fp32(acc[i]);
-        if (ms != 1.0f) a = fp16_to_fp32(fp32_to_fp16(a * ms));
-        acc[i] = fp32_to_fp16(a + fp16_to_fp32(v[i]) * vs);
+        for (int j = 0; j < n; j++) {
+            if (ms[j] != 1.0f) a = fp16_to_fp32(fp32_to_fp16(a * ms[j]));
+            const uint16_t x = ((const uint16_t *)(const void *)(v + (size_t)j * vrow))[i];
+            a = fp16_to_fp32(fp32_to_fp16(mul_add(fp16_to_fp32(x), vs[j], a)));
+        }
+        acc[i] = fp32_to_fp16(a);
     }
 }
 
-static void f32_update(float *acc, const float *v, int n, float ms, float vs)
+static void f32_accumulate(float *acc, const uint8_t *v, size_t vrow, int n, const float *ms, const float *vs,
+                           int dim)
 {
-    for (int i = 0; i < n; i++) acc[i] = acc[i] * ms + v[i] * vs;
+    for (int j = 0; j < n; j++) {
+        const float *vj = (const float *)(const void *)(v + (size_t)j * vrow);
+        for (int i = 0; i < dim; i++) acc[i] = mul_add(vj[i], vs[j], acc[i] * ms[j]);
+    }
 }
 
 /*
@@ -96,23 +173,29 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
     memset(acc16, 0, sizeof acc16);
     float m = -INFINITY, sum = 0.0f;
     const int bs = kv->block_size;
+    float ms[ATT_KEYS], vs[ATT_KEYS];
     for (int t0 = 0; t0 <= pos; t0 += bs) {
         /* Rows of one layer are contiguous inside a block. */
         const uint8_t *kb = (const uint8_t *)kv_k(kv, seq, layer, t0) + (size_t)kvh * hd * kv->elem;
         const uint8_t *vb = (const uint8_t *)kv_v(kv, seq, layer, t0) + (size_t)kvh * hdv * kv->elem;
-        const int n = pos + 1 - t0 < bs ? pos + 1 - t0 : bs;
-        for (int j = 0; j < n; j++) {
-            const float s = dot(hd, kb + j * krow, qh) * scale;
-            float ms = 1.0f, vs = 1.0f;
-            if (s > m) {
-                ms = expf(m - s); /* 0 for the first token */
-                m = s;
-            } else {
-                vs = expf(s - m);
+        const int n_block = pos + 1 - t0 < bs ? pos + 1 - t0 : bs;
+        for (int j0 = 0; j0 < n_block; j0 += ATT_KEYS) {
+            const int n = n_block - j0 < ATT_KEYS ? n_block - j0 : ATT_KEYS;
+            /* running max: a new maximum rescales what came before (ms), any
+             * other key enters with weight exp(s - m) (vs) */
+            for (int j = 0; j < n; j++) {
+                const float s = dot(hd, kb + (size_t)(j0 + j) * krow, qh) * scale;
+                ms[j] = vs[j] = 1.0f;
+                if (s > m) {
+                    ms[j] = expf(m - s); /* 0 for the first token */
+                    m = s;
+                } else {
+                    vs[j] = expf(s - m);
+                }
+                sum = mul_add(sum, ms[j], vs[j]);
             }
-            if (half) f16_update(acc16, (const uint16_t *)(vb + j * vrow), hdv, ms, vs);
-            else f32_update(acc, (const float *)(vb + j * vrow), hdv, ms, vs);
-            sum = sum * ms + vs;
+            if (half) f16_accumulate(acc16, vb + (size_t)j0 * vrow, vrow, n, ms, vs, hdv);
+            else f32_accumulate(acc, vb + (size_t)j0 * vrow, vrow, n, ms, vs, hdv);
         }
     }
     const float inv = 1.0f / sum;
