@@ -87,29 +87,42 @@ static size_t probe_bytes(size_t llc)
     return want;
 }
 
-int bandwidth_measure(int n_threads, struct bandwidth_result *r)
+struct bandwidth_probe {
+    uint8_t *map, *buf;
+    size_t mapped, slice;
+    int n_threads;
+};
+
+struct bandwidth_probe *bandwidth_probe_new(int n_threads, struct bandwidth_result *r)
 {
     memset(r, 0, sizeof *r);
     if (n_threads < 1) n_threads = 1;
     long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
     r->llc_bytes = l3 > 0 ? (size_t)l3 : l2 > 0 ? (size_t)l2 : 0;
+    struct bandwidth_probe *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    p->n_threads = n_threads;
 
     /* Each thread gets an equal slice, a multiple of the 256-byte loop step. */
-    size_t bytes = probe_bytes(r->llc_bytes), slice = 0, mapped = 0;
-    uint8_t *map = MAP_FAILED;
+    size_t bytes = probe_bytes(r->llc_bytes);
+    p->map = MAP_FAILED;
     for (;; bytes /= 2) { /* out of address space or memory: try half */
-        slice = bytes / (size_t)n_threads / 256 * 256;
-        mapped = slice * (size_t)n_threads + HUGE_PAGE;
-        map = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (map != MAP_FAILED || bytes < 2 * MIN_BYTES) break;
+        p->slice = bytes / (size_t)n_threads / 256 * 256;
+        p->mapped = p->slice * (size_t)n_threads + HUGE_PAGE;
+        p->map = mmap(NULL, p->mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p->map != MAP_FAILED || bytes < 2 * MIN_BYTES) break;
     }
-    if (map == MAP_FAILED || slice == 0) return -1;
-    const size_t total = slice * (size_t)n_threads;
+    if (p->map == MAP_FAILED || p->slice == 0) {
+        if (p->map != MAP_FAILED) munmap(p->map, p->mapped);
+        free(p);
+        return NULL;
+    }
+    const size_t total = p->slice * (size_t)n_threads;
     /* Huge-page aligned, so transparent huge pages can back all of it: far
      * fewer page faults to fill it and TLB misses to read it. */
-    uint8_t *buf = (uint8_t *)(((uintptr_t)map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    p->buf = (uint8_t *)(((uintptr_t)p->map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
 #ifdef MADV_HUGEPAGE
-    madvise(buf, total, MADV_HUGEPAGE); /* a hint only */
+    madvise(p->buf, total, MADV_HUGEPAGE); /* a hint only */
 #endif
 
     /* First touch by the thread that will read the slice (NUMA-local pages). */
@@ -117,31 +130,53 @@ int bandwidth_measure(int n_threads, struct bandwidth_result *r)
     {
         /* The team may be smaller than asked for: slices are dealt round-robin. */
         for (int t = omp_get_thread_num(); t < n_threads; t += omp_get_num_threads())
-            memset(buf + (size_t)t * slice, 0x5a, slice);
+            memset(p->buf + (size_t)t * p->slice, 0x5a, p->slice);
     }
+    r->bytes = total;
+    r->threads = n_threads;
+    return p;
+}
 
+double bandwidth_probe_run(struct bandwidth_probe *p, double min_seconds)
+{
+    const int n_threads = p->n_threads;
     uint64_t sums[n_threads];
-    double best = 0.0;
-    for (int run = 0; run < RUNS; run++) {
-        memset(sums, 0, sizeof sums);
-        const double t0 = now_s();
+    memset(sums, 0, sizeof sums);
+    const double t0 = now_s();
+    double dt = 0.0;
+    size_t bytes = 0;
+    do {
 #pragma omp parallel num_threads(n_threads)
         {
             for (int t = omp_get_thread_num(); t < n_threads; t += omp_get_num_threads())
-                sums[t] = sum_slice(buf + (size_t)t * slice, slice);
+                sums[t] += sum_slice(p->buf + (size_t)t * p->slice, p->slice);
         }
-        const double dt = now_s() - t0;
-        const double gbs = dt > 0 ? (double)total / dt / 1e9 : 0.0;
-        if (gbs > best) best = gbs;
-        /* Keep the sums observable so the loads stay in the program. */
-        volatile uint64_t sink = 0;
-        for (int t = 0; t < n_threads; t++) sink += sums[t];
-        (void)sink;
+        bytes += p->slice * (size_t)n_threads;
+        dt = now_s() - t0;
+    } while (dt < min_seconds);
+    /* Keep the sums observable so the loads stay in the program. */
+    volatile uint64_t sink = 0;
+    for (int t = 0; t < n_threads; t++) sink += sums[t];
+    (void)sink;
+    return dt > 0 ? (double)bytes / dt / 1e9 : 0.0;
+}
+
+void bandwidth_probe_free(struct bandwidth_probe *p)
+{
+    if (!p) return;
+    munmap(p->map, p->mapped);
+    free(p);
+}
+
+int bandwidth_measure(int n_threads, struct bandwidth_result *r)
+{
+    struct bandwidth_probe *p = bandwidth_probe_new(n_threads, r);
+    if (!p) return -1;
+    for (int run = 0; run < RUNS; run++) {
+        const double gbs = bandwidth_probe_run(p, 0.0);
+        if (gbs > r->gbs) r->gbs = gbs;
     }
-    munmap(map, mapped);
-    r->gbs = best;
-    r->bytes = total;
-    r->threads = n_threads;
     r->runs = RUNS;
+    bandwidth_probe_free(p);
     return 0;
 }

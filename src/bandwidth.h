@@ -22,4 +22,14 @@ struct bandwidth_result {
  * it faulting the buffer's pages in once (much longer in some VMs). */
 int bandwidth_measure(int n_threads, struct bandwidth_result *r);
 
+/* The same probe kept open, to measure again beside each timed run: on a
+ * shared or virtual machine the bandwidth drifts by tens of percent within
+ * seconds, and single passes (~20 ms) range wider still. _new allocates and
+ * fills the buffer (NULL when it cannot; r gets its size); _run streams it
+ * at least once and for at least min_seconds, and returns the mean GB/s. */
+struct bandwidth_probe;
+struct bandwidth_probe *bandwidth_probe_new(int n_threads, struct bandwidth_result *r);
+double bandwidth_probe_run(struct bandwidth_probe *p, double min_seconds);
+void bandwidth_probe_free(struct bandwidth_probe *p);
+
 #endif

@@ -37,6 +37,7 @@ enum out_fmt { OUT_MD, OUT_JSON, OUT_JSONL };
 struct bench_test {
     int n_prompt, n_gen;
     double *ns;           /* -r samples */
+    double *probe;        /* --roofline, tg tests: read GB/s just before each sample */
     char time[32];        /* when the test started, ISO 8601 UTC */
 };
 
@@ -146,6 +147,27 @@ static double tg_bytes_per_token(const struct bench_env *e, int n_gen)
     return (double)e->decode_weight_bytes + (double)e->kv_per_token * tg_avg_ctx(n_gen);
 }
 
+/* Decode's share of the machine's read bandwidth, in %, and the bandwidth
+ * it is compared with (*peak). Each repetition is held to the mean bandwidth
+ * the probe read for as long, just before it, and the ratios averaged: on a
+ * shared or virtual machine the bandwidth drifts by tens of percent within
+ * seconds, and the best of a few short passes before all tests (used for
+ * prompt tests and without repetitions' probes) is a roof decode never
+ * had for a whole run. */
+static double roof_pct(const struct bench_env *e, const struct bench_test *t, double *peak)
+{
+    const int r = e->o->repetitions;
+    const double bpt = tg_bytes_per_token(e, t->n_gen);
+    double pct = 0.0, pk = 0.0;
+    for (int i = 0; i < r; i++) {
+        const double gbs = bpt * (1e9 * t->n_gen / t->ns[i]) / 1e9, roof = t->probe ? t->probe[i] : e->machine_gbs;
+        pct += 100.0 * gbs / roof;
+        pk += roof;
+    }
+    *peak = pk / r;
+    return pct / r;
+}
+
 /* --- running the tests ---------------------------------------------------- */
 
 static uint64_t rng_next(uint64_t *s)
@@ -234,8 +256,9 @@ static bool md_row(const struct bench_env *e, const struct bench_test *t, double
                      params, "CPU", e->o->n_threads, test, 21, tps, bw);
     if (e->machine_gbs > 0) {
         char pct[32] = "-";
-        if (t->n_gen) snprintf(pct, sizeof pct, "%.1f", 100.0 * gbs / e->machine_gbs);
-        n += snprintf(buf + n, sizeof buf - n, " %9.2f | %6s |", e->machine_gbs, pct);
+        double peak = e->machine_gbs;
+        if (t->n_gen) snprintf(pct, sizeof pct, "%.1f", roof_pct(e, t, &peak));
+        n += snprintf(buf + n, sizeof buf - n, " %9.2f | %6s |", peak, pct);
     }
     snprintf(buf + n, sizeof buf - n, "\n");
     return emit(buf);
@@ -284,10 +307,15 @@ static cJSON *json_row(const struct bench_env *e, const struct bench_test *t)
         cJSON_AddNumberToObject(j, "kv_bytes_per_token", (double)e->kv_per_token * tg_avg_ctx(t->n_gen));
         cJSON_AddNumberToObject(j, "bytes_per_token", bpt);
         cJSON_AddNumberToObject(j, "decode_bandwidth_gbs", gbs);
-        if (e->machine_gbs > 0) cJSON_AddNumberToObject(j, "bandwidth_pct", 100.0 * gbs / e->machine_gbs);
     }
     if (e->machine_gbs > 0) {
-        cJSON_AddNumberToObject(j, "machine_bandwidth_gbs", e->machine_gbs);
+        double peak = e->machine_gbs;
+        if (t->n_gen) cJSON_AddNumberToObject(j, "bandwidth_pct", roof_pct(e, t, &peak));
+        cJSON_AddNumberToObject(j, "machine_bandwidth_gbs", peak);
+        if (t->probe) {
+            cJSON *sp = cJSON_AddArrayToObject(j, "samples_machine_bandwidth_gbs");
+            for (int i = 0; i < r; i++) cJSON_AddItemToArray(sp, cJSON_CreateNumber(t->probe[i]));
+        }
         cJSON_AddNumberToObject(j, "machine_bandwidth_buffer_bytes", (double)e->machine_buf);
     }
     return j;
@@ -365,23 +393,31 @@ int run_bench(const struct options *o, struct session *s)
     float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
     int32_t *prompt = malloc((size_t)n_ctx * sizeof *prompt);
     double *samples = malloc((size_t)n_tests * o->repetitions * sizeof *samples);
+    double *probes = malloc((size_t)n_tests * o->repetitions * sizeof *probes);
+    struct bandwidth_probe *probe = NULL;
     cJSON *arr = e.fmt == OUT_JSON ? cJSON_CreateArray() : NULL;
     if (!ctx) {
         fprintf(stderr, "infer: %s\n", err);
         goto done;
     }
-    if (!logits || !prompt || !samples || (e.fmt == OUT_JSON && !arr)) {
+    if (!logits || !prompt || !samples || !probes || (e.fmt == OUT_JSON && !arr)) {
         fprintf(stderr, "infer: out of memory\n");
         goto done;
     }
     signal(SIGPIPE, SIG_IGN);
 
-    /* Measured before the tests, so the model's pages are not competing. */
+    /* Measured before the tests (best of a few runs, for the stderr line and
+     * the prompt tests), then again before each timed decode run. */
     if (o->roofline) {
         struct bandwidth_result br;
-        if (bandwidth_measure(o->n_threads, &br)) {
+        probe = bandwidth_probe_new(o->n_threads, &br);
+        if (!probe) {
             fprintf(stderr, "infer: --roofline: cannot allocate the bandwidth probe's buffer\n");
             goto done;
+        }
+        for (br.runs = 0; br.runs < 5; br.runs++) {
+            const double gbs = bandwidth_probe_run(probe, 0.0);
+            if (gbs > br.gbs) br.gbs = gbs;
         }
         e.machine_gbs = br.gbs;
         e.machine_buf = br.bytes;
@@ -404,7 +440,10 @@ int run_bench(const struct options *o, struct session *s)
         time_t now = time(NULL);
         strftime(t->time, sizeof t->time, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
         if (!run_once(ctx, t, prompt, first, logits, &rng)) goto done; /* warm-up */
+        t->probe = probe && t->n_gen ? probes + (size_t)i * o->repetitions : NULL;
         for (int r = 0; r < o->repetitions; r++) {
+            /* the mean bandwidth over as long as one run takes (~1 s or more) */
+            if (t->probe) t->probe[r] = bandwidth_probe_run(probe, r ? t->ns[r - 1] / 1e9 : 1.0);
             uint64_t ns = run_once(ctx, t, prompt, first, logits, &rng);
             if (!ns) goto done;
             t->ns[r] = (double)ns;
@@ -421,6 +460,8 @@ int run_bench(const struct options *o, struct session *s)
 done:
     cJSON_Delete(arr);
     free(samples);
+    free(probes);
+    bandwidth_probe_free(probe);
     free(prompt);
     free(logits);
     context_free(ctx);

@@ -26,6 +26,8 @@
  * cost 3 % of decode); at the end a thread waits at most this long for the
  * other's last take. */
 #define FRONT_BYTES (32 << 10)
+/* Most tiles one set of ranges covers (their bounds are 32-bit). */
+#define RANGE_MAX ((int64_t)1 << 31)
 
 /* Activation bytes of VEC_DOT_ROWS_MAX rows that one kernel call may read:
  * more than fit in L1 beside the weights and every weight row of a tile
@@ -297,9 +299,6 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
     job.tile = B > 1 ? ROW_TILE : 1;
     const int64_t n_tiles = (all_rows + job.tile - 1) / job.tile;
     const int n_ranges = all_rows * cols * B >= PARALLEL_MIN_WORK ? omp_get_max_threads() : 1;
-    struct tile_range ranges[n_ranges];
-    for (int r = 0; r < n_ranges; r++)
-        atomic_init(&ranges[r].bounds, range_pack(n_tiles * r / n_ranges, n_tiles * (r + 1) / n_ranges));
     /* Decode reads every weight byte once, so what matters is the memory
      * streams. Each thread walks its own contiguous range front to back (one
      * long stream the prefetchers keep up with); one that finishes early
@@ -309,21 +308,28 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
      * cold, and one thread idle for ~8 us per matmul (7 % of decode). */
     const int64_t tile_bytes = (int64_t)m[0].wrb * job.tile;
     const int64_t front = tile_bytes < FRONT_BYTES ? FRONT_BYTES / tile_bytes : 1;
+    /* ranges hold 32-bit tile numbers: windows of at most RANGE_MAX tiles */
+    for (int64_t base = 0; base < n_tiles; base += RANGE_MAX) {
+        const int64_t n_win = n_tiles - base < RANGE_MAX ? n_tiles - base : RANGE_MAX;
+        struct tile_range ranges[n_ranges];
+        for (int r = 0; r < n_ranges; r++)
+            atomic_init(&ranges[r].bounds, range_pack(n_win * r / n_ranges, n_win * (r + 1) / n_ranges));
 #pragma omp parallel num_threads(n_ranges) if (n_ranges > 1)
-    {
-        const int me = omp_get_thread_num();
-        int64_t t0, t1;
-        if (me < n_ranges)
-            while (range_take_front(&ranges[me], front, &t0, &t1)) rows_tiles(&job, t0, t1);
-        for (;;) {
-            int victim = -1;
-            int64_t most = 0;
-            for (int r = 0; r < n_ranges; r++) {
-                const int64_t left = range_left(&ranges[r]);
-                if (left > most) most = left, victim = r;
+        {
+            const int me = omp_get_thread_num();
+            int64_t t0, t1;
+            if (me < n_ranges)
+                while (range_take_front(&ranges[me], front, &t0, &t1)) rows_tiles(&job, base + t0, base + t1);
+            for (;;) {
+                int victim = -1;
+                int64_t most = 0;
+                for (int r = 0; r < n_ranges; r++) {
+                    const int64_t left = range_left(&ranges[r]);
+                    if (left > most) most = left, victim = r;
+                }
+                if (victim < 0) break;
+                if (range_steal_back(&ranges[victim], &t0, &t1)) rows_tiles(&job, base + t0, base + t1);
             }
-            if (victim < 0) break;
-            if (range_steal_back(&ranges[victim], &t0, &t1)) rows_tiles(&job, t0, t1);
         }
     }
     return true;
