@@ -160,9 +160,22 @@ static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
     const int64_t *first_row = job->first_row;
     int i = 0;
     if (job->B == 1) { /* decode: one activation row, tiles of one weight row */
-        for (int64_t g = t0; g < t1; g++) {
+        for (int64_t g = t0; g < t1;) {
             while (g >= first_row[i + 1]) i++;
-            for (int k = 0; k < job->m[i].n_spans; k++) row_span(job, i, g - first_row[i], 0, 1, k);
+            const struct rows_weight *w = &job->m[i];
+            const int64_t end = t1 < first_row[i + 1] ? t1 : first_row[i + 1];
+            if (w->n_spans > 1) {
+                for (; g < end; g++)
+                    for (int k = 0; k < w->n_spans; k++) row_span(job, i, g - first_row[i], 0, 1, k);
+                continue;
+            }
+            /* one kernel call per row and nothing else: a row is ~1 KB of
+             * weights, so per-row bookkeeping showed up at ~4 % of decode */
+            const vec_dot_rows_fn dot = w->tt->vec_dot_rows;
+            const char *xa = w->tt->vec_dot_type == TYPE_F32 ? (const char *)job->x : job->qx + w->xoff;
+            const char *wr = w->data + (size_t)(g - first_row[i]) * w->wrb;
+            float *y = job->ys[i] + (g - first_row[i]);
+            for (; g < end; g++, wr += w->wrb, y++) dot(job->cols, wr, xa, w->xrb, 1, y, (size_t)w->rows);
         }
         return;
     }
