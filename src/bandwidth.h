@@ -26,7 +26,9 @@ int bandwidth_measure(int n_threads, struct bandwidth_result *r);
  * shared or virtual machine the bandwidth drifts by tens of percent within
  * seconds, and single passes (~20 ms) range wider still. _new allocates and
  * fills the buffer (NULL when it cannot; r gets its size); _run streams it
- * at least once and for at least min_seconds, and returns the mean GB/s. */
+ * for at least min_seconds, in passes that alternate plain loads and loads
+ * with software prefetch (at least one of each), and returns the better of
+ * the two kinds' mean GB/s. */
 struct bandwidth_probe;
 struct bandwidth_probe *bandwidth_probe_new(int n_threads, struct bandwidth_result *r);
 double bandwidth_probe_run(struct bandwidth_probe *p, double min_seconds);
