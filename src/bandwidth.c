@@ -104,7 +104,7 @@ struct bandwidth_probe {
     int n_threads;
 };
 
-struct bandwidth_probe *bandwidth_probe_new(int n_threads, struct bandwidth_result *r)
+static struct bandwidth_probe *probe_new(int n_threads, struct bandwidth_result *r)
 {
     memset(r, 0, sizeof *r);
     if (n_threads < 1) n_threads = 1;
@@ -200,15 +200,13 @@ void bandwidth_probe_free(struct bandwidth_probe *p)
     free(p);
 }
 
-int bandwidth_measure(int n_threads, struct bandwidth_result *r)
+struct bandwidth_probe *bandwidth_measure(int n_threads, struct bandwidth_result *r)
 {
-    struct bandwidth_probe *p = bandwidth_probe_new(n_threads, r);
-    if (!p) return -1;
-    for (int run = 0; run < RUNS; run++) {
+    struct bandwidth_probe *p = probe_new(n_threads, r);
+    if (!p) return NULL;
+    for (r->runs = 0; r->runs < RUNS; r->runs++) {
         const double gbs = bandwidth_probe_run(p, 0.0);
         if (gbs > r->gbs) r->gbs = gbs;
     }
-    r->runs = RUNS;
-    bandwidth_probe_free(p);
-    return 0;
+    return p;
 }

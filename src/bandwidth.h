@@ -17,20 +17,19 @@ struct bandwidth_result {
 
 /* Stream a buffer far larger than the last-level cache (≥ 1 GiB and 2× the
  * LLC; $INFER_BANDWIDTH_MIB sets another size) with n_threads threads (wide
- * loads, summed so nothing is optimized away), best of a few runs. Returns
- * 0, or -1 when the buffer cannot be allocated. Takes about a second, most of
- * it faulting the buffer's pages in once (much longer in some VMs). */
-int bandwidth_measure(int n_threads, struct bandwidth_result *r);
-
-/* The same probe kept open, to measure again beside each timed run: on a
- * shared or virtual machine the bandwidth drifts by tens of percent within
- * seconds, and single passes (~20 ms) range wider still. _new allocates and
- * fills the buffer (NULL when it cannot; r gets its size); _run streams it
- * for at least min_seconds, in passes that alternate plain loads and loads
- * with software prefetch (at least one of each), and returns the better of
- * the two kinds' mean GB/s. */
+ * loads, summed so nothing is optimized away): r gets the best of a few
+ * short runs. Takes about a second, most of it faulting the buffer's pages
+ * in once (much longer in some VMs). Returns the probe, kept open so that it
+ * can measure again beside each timed run, or NULL when the buffer cannot
+ * be allocated.
+ *
+ * bandwidth_probe_run streams it again for at least min_seconds, in passes
+ * that alternate plain loads and loads with software prefetch (at least one
+ * of each), and returns the better of the two kinds' mean GB/s: on a shared
+ * or virtual machine the bandwidth drifts by tens of percent within seconds,
+ * and single passes (~20 ms) range wider still. */
 struct bandwidth_probe;
-struct bandwidth_probe *bandwidth_probe_new(int n_threads, struct bandwidth_result *r);
+struct bandwidth_probe *bandwidth_measure(int n_threads, struct bandwidth_result *r);
 double bandwidth_probe_run(struct bandwidth_probe *p, double min_seconds);
 void bandwidth_probe_free(struct bandwidth_probe *p);
 

@@ -410,14 +410,10 @@ int run_bench(const struct options *o, struct session *s)
      * the prompt tests), then again before each timed decode run. */
     if (o->roofline) {
         struct bandwidth_result br;
-        probe = bandwidth_probe_new(o->n_threads, &br);
+        probe = bandwidth_measure(o->n_threads, &br);
         if (!probe) {
             fprintf(stderr, "infer: --roofline: cannot allocate the bandwidth probe's buffer\n");
             goto done;
-        }
-        for (br.runs = 0; br.runs < 5; br.runs++) {
-            const double gbs = bandwidth_probe_run(probe, 0.0);
-            if (gbs > br.gbs) br.gbs = gbs;
         }
         e.machine_gbs = br.gbs;
         e.machine_buf = br.bytes;

@@ -135,6 +135,13 @@ struct rows_job {
     int64_t first_row[MATMUL_MANY_MAX + 1];
 };
 
+/* Weight w's activation rows: prepared (quantized) ones, or x itself when
+ * the kernel takes floats. */
+static inline const char *act_rows(const struct rows_job *job, const struct rows_weight *w)
+{
+    return w->tt->vec_dot_type == TYPE_F32 ? (const char *)job->x : job->qx + w->xoff;
+}
+
 /* Row r of weight i, columns of span k, against activation rows b ..< b + nr:
  * span 0 stores the dots, later spans add theirs in order. */
 static inline void row_span(const struct rows_job *job, int i, int64_t r, int b, int nr, int k)
@@ -143,8 +150,7 @@ static inline void row_span(const struct rows_job *job, int i, int64_t r, int b,
     const struct type_traits *tt = w->tt;
     const int64_t c0 = k * w->span, n_c = job->cols - c0 < w->span ? job->cols - c0 : w->span;
     const char *wr = w->data + (size_t)r * w->wrb + w->span_wb * k;
-    const char *xa = (tt->vec_dot_type == TYPE_F32 ? (const char *)job->x : job->qx + w->xoff) + w->xrb * b +
-                     w->span_xb * k;
+    const char *xa = act_rows(job, w) + w->xrb * b + w->span_xb * k;
     float *y = job->ys[i] + (size_t)b * w->rows + r, part[VEC_DOT_ROWS_MAX];
     if (k == 0) {
         tt->vec_dot_rows(n_c, wr, xa, w->xrb, nr, y, (size_t)w->rows);
@@ -172,7 +178,7 @@ static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
             /* one kernel call per row and nothing else: a row is ~1 KB of
              * weights, so per-row bookkeeping showed up at ~4 % of decode */
             const vec_dot_rows_fn dot = w->tt->vec_dot_rows;
-            const char *xa = w->tt->vec_dot_type == TYPE_F32 ? (const char *)job->x : job->qx + w->xoff;
+            const char *xa = act_rows(job, w);
             const char *wr = w->data + (size_t)(g - first_row[i]) * w->wrb;
             float *y = job->ys[i] + (g - first_row[i]);
             for (; g < end; g++, wr += w->wrb, y++) dot(job->cols, wr, xa, w->xrb, 1, y, (size_t)w->rows);
