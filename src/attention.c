@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "quant/quant.h"
+#include "vecmath.h"
 
 void rope_table(float *cs, int pos, const struct hparams *hp)
 {
@@ -173,7 +174,8 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
     memset(acc16, 0, sizeof acc16);
     float m = -INFINITY, sum = 0.0f;
     const int bs = kv->block_size;
-    float ms[ATT_KEYS], vs[ATT_KEYS];
+    float ms[ATT_KEYS], vs[ATT_KEYS], arg[ATT_KEYS], e[ATT_KEYS];
+    bool rises[ATT_KEYS];
     for (int t0 = 0; t0 <= pos; t0 += bs) {
         /* Rows of one layer are contiguous inside a block. */
         const uint8_t *kb = (const uint8_t *)kv_k(kv, seq, layer, t0) + (size_t)kvh * hd * kv->elem;
@@ -185,13 +187,14 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
              * other key enters with weight exp(s - m) (vs) */
             for (int j = 0; j < n; j++) {
                 const float s = dot(hd, kb + (size_t)(j0 + j) * krow, qh) * scale;
-                ms[j] = vs[j] = 1.0f;
-                if (s > m) {
-                    ms[j] = expf(m - s); /* 0 for the first token */
-                    m = s;
-                } else {
-                    vs[j] = expf(s - m);
-                }
+                rises[j] = s > m;
+                arg[j] = rises[j] ? m - s : s - m; /* -inf for the first token: factor 0 */
+                if (rises[j]) m = s;
+            }
+            expf_many(e, arg, (size_t)n); /* libm's expf bits, 8 at a time */
+            for (int j = 0; j < n; j++) {
+                ms[j] = rises[j] ? e[j] : 1.0f;
+                vs[j] = rises[j] ? 1.0f : e[j];
                 sum = mul_add(sum, ms[j], vs[j]);
             }
             if (half) f16_accumulate(acc16, vb + (size_t)j0 * vrow, vrow, n, ms, vs, hdv);

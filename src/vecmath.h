@@ -11,4 +11,8 @@
  * normal float (beyond: inf, or 0 for denormals). */
 void swiglu(float *h, const float *u, size_t n);
 
+/* y[i] = expf(x[i]) with glibc's bits (its algorithm, vectorized, where the
+ * machine has AVX2 and FMA; else libm's expf itself). */
+void expf_many(float *y, const float *x, size_t n);
+
 #endif

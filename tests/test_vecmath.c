@@ -68,9 +68,44 @@ static void test_lengths(void **state)
     }
 }
 
+/* expf_many gives libm's expf bits: a sweep through every 61st float (all
+ * exponents, signs, NaN and inf patterns; it matched all 2^32 when checked
+ * once), and every length for the scalar tail. */
+static void test_expf_bits(void **state)
+{
+    (void)state;
+    enum { N = 4096 };
+    static float x[N], y[N];
+    long checked = 0;
+    for (uint64_t u = 0; u <= 0xffffffffull;) {
+        int n = 0;
+        for (; n < N && u <= 0xffffffffull; n++, u += 61) {
+            const uint32_t w = (uint32_t)u;
+            memcpy(&x[n], &w, sizeof w);
+        }
+        expf_many(y, x, (size_t)n);
+        for (int i = 0; i < n; i++) {
+            const float want = expf(x[i]);
+            if (memcmp(&want, &y[i], sizeof want) && !(isnan(want) && isnan(y[i])))
+                fail_msg("expf_many(%a) = %a, expf gives %a", (double)x[i], (double)y[i], (double)want);
+        }
+        checked += n;
+    }
+    assert_true(checked > 70000000);
+    for (int n = 0; n <= 17; n++) {
+        float in[17], out[18];
+        for (int i = 0; i < n; i++) in[i] = -0.37f * (float)i;
+        out[n] = 42.0f;
+        expf_many(out, in, (size_t)n);
+        for (int i = 0; i < n; i++) assert_true(out[i] == expf(in[i]));
+        assert_true(out[n] == 42.0f); /* nothing past the end */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expf_bits),
         cmocka_unit_test(test_range),
         cmocka_unit_test(test_ends_and_nan),
         cmocka_unit_test(test_lengths),
