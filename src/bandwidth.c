@@ -157,6 +157,7 @@ static double probe_pass(struct bandwidth_probe *p, bool prefetch, uint64_t *sum
     {
         for (int t = omp_get_thread_num(); t < n_threads; t += omp_get_num_threads()) {
             const uint8_t *slice = p->buf + (size_t)t * p->slice;
+            /* two inlined copies: the plain one tests nothing per step */
             sums[t] += prefetch ? sum_slice(slice, p->slice, true) : sum_slice(slice, p->slice, false);
         }
     }
@@ -172,24 +173,23 @@ double bandwidth_probe_run(struct bandwidth_probe *p, double min_seconds)
      * decode kernels, which prefetch, read more than the plain probe. */
     uint64_t sums[p->n_threads];
     memset(sums, 0, sizeof sums);
-    double secs[2] = {0, 0}, total = 0.0;
-    int passes = 0;
+    double secs[2] = {0, 0}, total = 0.0; /* [0] plain, [1] prefetching */
+    int passes[2] = {0, 0};
     do {
-        const double dt = probe_pass(p, passes % 2, sums);
-        secs[passes % 2] += dt;
+        const int v = passes[0] > passes[1];
+        const double dt = probe_pass(p, v, sums);
+        secs[v] += dt;
         total += dt;
-        passes++;
-    } while (passes < 2 || total < min_seconds);
+        passes[v]++;
+    } while (!passes[1] || total < min_seconds);
     /* Keep the sums observable so the loads stay in the program. */
     volatile uint64_t sink = 0;
     for (int t = 0; t < p->n_threads; t++) sink += sums[t];
     (void)sink;
     const double bytes = (double)(p->slice * (size_t)p->n_threads);
     double best = 0.0;
-    for (int v = 0; v < 2; v++) {
-        const int n = (passes + 1 - v) / 2; /* passes of variant v */
-        if (secs[v] > 0 && bytes * n / secs[v] / 1e9 > best) best = bytes * n / secs[v] / 1e9;
-    }
+    for (int v = 0; v < 2; v++)
+        if (secs[v] > 0 && bytes * passes[v] / secs[v] / 1e9 > best) best = bytes * passes[v] / secs[v] / 1e9;
     return best;
 }
 
