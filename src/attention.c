@@ -62,13 +62,16 @@ static inline float mul_add(float x, float y, float a)
 #define ATT_KEYS 64
 
 /* For keys j < n: acc = acc·ms[j] + v_j·vs[j] (v_j at v + j·vrow), with acc
- * rounded to half precision after each step (see attention()). Columns go
- * outermost, in groups held in registers across all n keys: each key's
- * step is a chain fma -> round -> widen, and a whole head's columns in
- * flight at once hide its latency. Every element sees the same operations
- * in the same order as one key at a time would give it. */
+ * rounded to half precision after each step (see attention()). Each key's
+ * step is a dependent chain fma -> round -> widen of ~15 cycles, so columns
+ * go outermost, in vectors held in registers across all n keys: enough of
+ * them in flight at once hide that latency. A small head (64 columns are 4
+ * AVX-512 vectors) has too few, so several heads share a pass. Every
+ * element sees the same operations in the same order as one key at a time
+ * would give it. */
 #if defined(__AVX512F__)
 #define ACC_LANES 16
+#define ACC_VECS 16 /* accumulator vectors per pass, of 32 registers */
 typedef __m512 acc_vec;
 #define acc_load(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
 #define acc_round(x) _mm512_cvtph_ps(_mm512_cvtps_ph((x), 0))
@@ -78,6 +81,7 @@ typedef __m512 acc_vec;
 #define acc_fmadd _mm512_fmadd_ps
 #elif defined(__F16C__) && defined(__AVX2__) && defined(__FMA__)
 #define ACC_LANES 8
+#define ACC_VECS 8 /* of 16 registers */
 typedef __m256 acc_vec;
 #define acc_load(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
 #define acc_round(x) _mm256_cvtph_ps(_mm256_cvtps_ph((x), 0))
@@ -88,53 +92,103 @@ typedef __m256 acc_vec;
 #endif
 
 #ifdef ACC_LANES
-#define ACC_CHAINS 8 /* vectors per group: 128 columns with AVX-512 */
-/* chains * ACC_LANES columns at acc (chains a constant at each call). */
-static inline __attribute__((always_inline)) void f16_acc_group(uint16_t *acc, const uint8_t *v, size_t vrow, int n,
-                                                                const float *ms, const float *vs, int chains)
+/* NH heads of HV vectors each (both constants at each call): head h's
+ * accumulator at acc + h·stride, its values at v[h], its factors for key j
+ * at ms/vs[h·n + j]. */
+static inline __attribute__((always_inline)) void f16_acc_pass(uint16_t *acc, size_t stride, const uint8_t *const *v,
+                                                               size_t vrow, int n, const float *ms, const float *vs,
+                                                               int HV, int NH)
 {
-    acc_vec a[ACC_CHAINS];
-    for (int c = 0; c < chains; c++) a[c] = acc_load(acc + ACC_LANES * c);
+    acc_vec a[ACC_VECS];
+    for (int h = 0; h < NH; h++)
+        for (int c = 0; c < HV; c++) a[h * HV + c] = acc_load(acc + h * stride + ACC_LANES * c);
     for (int j = 0; j < n; j++) {
-        const uint16_t *vj = (const uint16_t *)(const void *)(v + (size_t)j * vrow);
-        const acc_vec vms = acc_set1(ms[j]), vvs = acc_set1(vs[j]);
-        if (ms[j] != 1.0f)
-            for (int c = 0; c < chains; c++) a[c] = acc_round(acc_mul(a[c], vms));
-        for (int c = 0; c < chains; c++) a[c] = acc_round(acc_fmadd(acc_load(vj + ACC_LANES * c), vvs, a[c]));
+        for (int h = 0; h < NH; h++) {
+            const uint16_t *vj = (const uint16_t *)(const void *)(v[h] + (size_t)j * vrow);
+            const float mhj = ms[h * n + j];
+            const acc_vec vvs = acc_set1(vs[h * n + j]);
+            if (mhj != 1.0f) {
+                const acc_vec vms = acc_set1(mhj);
+                for (int c = 0; c < HV; c++) a[h * HV + c] = acc_round(acc_mul(a[h * HV + c], vms));
+            }
+            for (int c = 0; c < HV; c++)
+                a[h * HV + c] = acc_round(acc_fmadd(acc_load(vj + ACC_LANES * c), vvs, a[h * HV + c]));
+        }
     }
-    for (int c = 0; c < chains; c++) acc_store(acc + ACC_LANES * c, a[c]);
+    for (int h = 0; h < NH; h++)
+        for (int c = 0; c < HV; c++) acc_store(acc + h * stride + ACC_LANES * c, a[h * HV + c]);
 }
 #endif
 
-static void f16_accumulate(uint16_t *acc, const uint8_t *v, size_t vrow, int n, const float *ms, const float *vs,
-                           int dim)
+/* Heads of hdv columns that fill one multi-head pass, or 0: heads of a
+ * whole number of vectors, at most half the pass (else one head is a pass). */
+static int heads_per_pass(int hdv)
 {
-    int i = 0;
 #ifdef ACC_LANES
-    while (dim - i >= ACC_LANES) {
-        const int left = (dim - i) / ACC_LANES, chains = left < ACC_CHAINS ? left : ACC_CHAINS;
-        const uint8_t *vi = v + (size_t)i * sizeof(uint16_t);
-        switch (chains) {
-        case 8: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 8); break;
-        case 7: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 7); break;
-        case 6: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 6); break;
-        case 5: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 5); break;
-        case 4: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 4); break;
-        case 3: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 3); break;
-        case 2: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 2); break;
-        default: f16_acc_group(acc + i, vi, vrow, n, ms, vs, 1); break;
+    const int hv = hdv / ACC_LANES;
+    if (hdv % ACC_LANES == 0 && hv >= 1 && hv <= ACC_VECS / 2 && ACC_VECS % hv == 0) return ACC_VECS / hv;
+#else
+    (void)hdv;
+#endif
+    return 0;
+}
+
+/* The F16 accumulators of nh heads (hdv columns each, one after another). */
+static void f16_accumulate(uint16_t *acc, const uint8_t *const *v, size_t vrow, int n, const float *ms,
+                           const float *vs, int hdv, int nh)
+{
+    int h = 0;
+#ifdef ACC_LANES
+    /* Whole passes of several heads (AVX-512 with 16-64 columns a head,
+     * AVX2 with 8-32). */
+    const int hv = hdv / ACC_LANES, per = heads_per_pass(hdv);
+    if (per) {
+        for (; nh - h >= per; h += per) {
+            uint16_t *ah = acc + (size_t)h * hdv;
+            const float *mh = ms + h * n, *vh = vs + h * n;
+            switch (hv) {
+            case 1: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, 1, ACC_VECS); break;
+            case 2: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, 2, ACC_VECS / 2); break;
+            case 4: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, 4, ACC_VECS / 4); break;
+#if ACC_VECS >= 16
+            case 8: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, 8, ACC_VECS / 8); break;
+#endif
+            default: break;
+            }
         }
-        i += chains * ACC_LANES;
     }
 #endif
-    for (; i < dim; i++) {
-        float a = fp16_to_fp32(acc[i]);
-        for (int j = 0; j < n; j++) {
-            if (ms[j] != 1.0f) a = fp16_to_fp32(fp32_to_fp16(a * ms[j]));
-            const uint16_t x = ((const uint16_t *)(const void *)(v + (size_t)j * vrow))[i];
-            a = fp16_to_fp32(fp32_to_fp16(mul_add(fp16_to_fp32(x), vs[j], a)));
+    /* The rest one head at a time, in column groups of up to 8 vectors. */
+    for (; h < nh; h++) {
+        uint16_t *ah = acc + (size_t)h * hdv;
+        const float *mh = ms + h * n, *vh = vs + h * n;
+        int i = 0;
+#ifdef ACC_LANES
+        while (hdv - i >= ACC_LANES) {
+            const int left = (hdv - i) / ACC_LANES, chains = left < 8 ? left : 8;
+            const uint8_t *vi = v[h] + (size_t)i * sizeof(uint16_t);
+            switch (chains) {
+            case 8: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 8, 1); break;
+            case 7: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 7, 1); break;
+            case 6: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 6, 1); break;
+            case 5: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 5, 1); break;
+            case 4: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 4, 1); break;
+            case 3: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 3, 1); break;
+            case 2: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 2, 1); break;
+            default: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 1, 1); break;
+            }
+            i += chains * ACC_LANES;
         }
-        acc[i] = fp32_to_fp16(a);
+#endif
+        for (; i < hdv; i++) {
+            float a = fp16_to_fp32(ah[i]);
+            for (int j = 0; j < n; j++) {
+                if (mh[j] != 1.0f) a = fp16_to_fp32(fp32_to_fp16(a * mh[j]));
+                const uint16_t x = ((const uint16_t *)(const void *)(v[h] + (size_t)j * vrow))[i];
+                a = fp16_to_fp32(fp32_to_fp16(mul_add(fp16_to_fp32(x), vh[j], a)));
+            }
+            ah[i] = fp32_to_fp16(a);
+        }
     }
 }
 
@@ -147,60 +201,123 @@ static void f32_accumulate(float *acc, const uint8_t *v, size_t vrow, int n, con
     }
 }
 
+int attention_heads_per_call(const struct hparams *hp, const struct kv_cache *kv, int min_calls)
+{
+    int pass = kv->type == TYPE_F16 ? heads_per_pass(hp->head_dim_v) : 0; /* heads that fill one pass */
+    if (pass < 1) pass = 1;
+    if (pass > ATT_HEADS_MAX) pass = ATT_HEADS_MAX;
+    /* whole passes, as many as fit, while there are min_calls calls */
+    int per = ATT_HEADS_MAX / pass * pass;
+    while (per > pass && (hp->n_head + per - 1) / per < min_calls) per -= pass;
+    return per < hp->n_head ? per : hp->n_head;
+}
+
+/* Prefetch len bytes at off[h] (h < nh; heads sharing a KV head have equal
+ * offsets, one after another) of n rows, row bytes apart. The K/V of one
+ * layer come from DRAM (the weights in between evict them), and a call over
+ * several heads has too many instructions per key for the out-of-order core
+ * to reach the next keys' loads early. */
+static void prefetch_slices(const uint8_t *base, size_t row, int n, const size_t *off, size_t len, int nh)
+{
+    for (int h = 0; h < nh; h++) {
+        if (h && off[h] == off[h - 1]) continue;
+        for (int j = 0; j < n; j++)
+            for (size_t b = 0; b < len; b += 64) __builtin_prefetch(base + (size_t)j * row + off[h] + b);
+    }
+}
+
 /*
- * Causal attention of one query head over the sequence's blocks, with the
- * per-token running softmax of llama.cpp's CPU flash-attention kernel: with
- * an F16 cache the query is rounded to F16 for the K dot products and the
- * V accumulator is kept in F16, exactly as there, so logits agree with
- * llama.cpp to ~1e-4 instead of ~1e-2.
+ * Causal attention of query heads head0 ..< head0 + nh over the sequence's
+ * blocks, each with the per-token running softmax of llama.cpp's CPU
+ * flash-attention kernel: with an F16 cache the query is rounded to F16 for
+ * the K dot products and the V accumulator is kept in F16, exactly as there,
+ * so logits agree with llama.cpp to ~1e-4 instead of ~1e-2. The heads are
+ * independent; they go together only so that their accumulator chains
+ * overlap.
  */
 void attention(const struct kv_cache *kv, int seq, int layer, int pos, const float *q, float *out,
-               const struct hparams *hp, int head)
+               const struct hparams *hp, int head0, int nh)
 {
-    const int hd = hp->head_dim, hdv = hp->head_dim_v;
-    const int kvh = head / (hp->n_head / hp->n_kv_head);
+    const int hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_kv_head;
     const float scale = 1.0f / sqrtf((float)hd);
     const bool half = kv->type == TYPE_F16;
-    const vec_dot_fn dot = type_traits(kv->type)->vec_dot; /* cache row · float query */
+    const struct type_traits *tt = type_traits(kv->type); /* dots of cache rows with float queries */
     const size_t krow = (size_t)kv->k_dim * kv->elem, vrow = (size_t)kv->v_dim * kv->elem;
-    float qh[hd];
-    uint16_t acc16[half ? hdv : 1];
-    float *acc = out + (size_t)head * hdv;
-    for (int i = 0; i < hd; i++) {
-        const float x = q[(size_t)head * hd + i];
-        qh[i] = half ? fp16_to_fp32(fp32_to_fp16(x)) : x;
+    if (nh > ATT_HEADS_MAX) nh = ATT_HEADS_MAX;
+    float qh[nh][hd];
+    const void *qp[ATT_HEADS_MAX];
+    uint16_t acc16[half ? nh * hdv : 1];
+    float m[ATT_HEADS_MAX], sum[ATT_HEADS_MAX];
+    size_t koff[ATT_HEADS_MAX], voff[ATT_HEADS_MAX]; /* each head's K/V within a cached row */
+    for (int h = 0; h < nh; h++) {
+        const int head = head0 + h, kvh = head / group;
+        for (int i = 0; i < hd; i++) {
+            const float x = q[(size_t)head * hd + i];
+            qh[h][i] = half ? fp16_to_fp32(fp32_to_fp16(x)) : x;
+        }
+        qp[h] = qh[h];
+        koff[h] = (size_t)kvh * hd * kv->elem;
+        voff[h] = (size_t)kvh * hdv * kv->elem;
+        m[h] = -INFINITY;
+        sum[h] = 0.0f;
     }
-    memset(acc, 0, (size_t)hdv * sizeof *acc);
+    float *acc = out + (size_t)head0 * hdv;
+    memset(acc, 0, (size_t)nh * hdv * sizeof *acc);
     memset(acc16, 0, sizeof acc16);
-    float m = -INFINITY, sum = 0.0f;
     const int bs = kv->block_size;
-    float ms[ATT_KEYS], vs[ATT_KEYS], arg[ATT_KEYS], e[ATT_KEYS];
-    bool rises[ATT_KEYS];
+    /* per key j and head h, at [h * n + j] */
+    float ms[ATT_HEADS_MAX * ATT_KEYS], vs[ATT_HEADS_MAX * ATT_KEYS];
+    float arg[ATT_HEADS_MAX * ATT_KEYS], e[ATT_HEADS_MAX * ATT_KEYS];
+    bool rises[ATT_HEADS_MAX * ATT_KEYS];
     for (int t0 = 0; t0 <= pos; t0 += bs) {
         /* Rows of one layer are contiguous inside a block. */
-        const uint8_t *kb = (const uint8_t *)kv_k(kv, seq, layer, t0) + (size_t)kvh * hd * kv->elem;
-        const uint8_t *vb = (const uint8_t *)kv_v(kv, seq, layer, t0) + (size_t)kvh * hdv * kv->elem;
+        const uint8_t *kb = kv_k(kv, seq, layer, t0), *vb = kv_v(kv, seq, layer, t0);
         const int n_block = pos + 1 - t0 < bs ? pos + 1 - t0 : bs;
+        if (t0 + bs <= pos) { /* the next block's rows of these heads, while this one is worked on */
+            const int n_next = pos + 1 - (t0 + bs) < bs ? pos + 1 - (t0 + bs) : bs;
+            prefetch_slices(kv_k(kv, seq, layer, t0 + bs), krow, n_next, koff, (size_t)hd * kv->elem, nh);
+            prefetch_slices(kv_v(kv, seq, layer, t0 + bs), vrow, n_next, voff, (size_t)hdv * kv->elem, nh);
+        }
         for (int j0 = 0; j0 < n_block; j0 += ATT_KEYS) {
             const int n = n_block - j0 < ATT_KEYS ? n_block - j0 : ATT_KEYS;
             /* running max: a new maximum rescales what came before (ms), any
              * other key enters with weight exp(s - m) (vs) */
             for (int j = 0; j < n; j++) {
-                const float s = dot(hd, kb + (size_t)(j0 + j) * krow, qh) * scale;
-                rises[j] = s > m;
-                arg[j] = rises[j] ? m - s : s - m; /* -inf for the first token: factor 0 */
-                if (rises[j]) m = s;
+                const uint8_t *kj = kb + (size_t)(j0 + j) * krow;
+                const void *kr[ATT_HEADS_MAX];
+                float dots[ATT_HEADS_MAX];
+                for (int h = 0; h < nh; h++) kr[h] = kj + koff[h];
+                if (tt->vec_dot_many) tt->vec_dot_many(hd, kr, qp, nh, dots);
+                else for (int h = 0; h < nh; h++) dots[h] = tt->vec_dot(hd, kr[h], qh[h]);
+                for (int h = 0; h < nh; h++) {
+                    const float s = dots[h] * scale;
+                    const int x = h * n + j;
+                    rises[x] = s > m[h];
+                    arg[x] = rises[x] ? m[h] - s : s - m[h]; /* -inf for the first token: factor 0 */
+                    if (rises[x]) m[h] = s;
+                }
             }
-            expf_many(e, arg, (size_t)n); /* libm's expf bits, 8 at a time */
-            for (int j = 0; j < n; j++) {
-                ms[j] = rises[j] ? e[j] : 1.0f;
-                vs[j] = rises[j] ? 1.0f : e[j];
-                sum = mul_add(sum, ms[j], vs[j]);
+            expf_many(e, arg, (size_t)nh * n); /* libm's expf bits, 8 at a time */
+            for (int j = 0; j < n; j++) /* heads inner: their sums are independent chains */
+                for (int h = 0; h < nh; h++) {
+                    const int x = h * n + j;
+                    ms[x] = rises[x] ? e[x] : 1.0f;
+                    vs[x] = rises[x] ? 1.0f : e[x];
+                    sum[h] = mul_add(sum[h], ms[x], vs[x]);
+                }
+            const uint8_t *vj0[ATT_HEADS_MAX];
+            for (int h = 0; h < nh; h++) vj0[h] = vb + (size_t)j0 * vrow + voff[h];
+            if (half) {
+                f16_accumulate(acc16, vj0, vrow, n, ms, vs, hdv, nh);
+            } else {
+                for (int h = 0; h < nh; h++)
+                    f32_accumulate(acc + (size_t)h * hdv, vj0[h], vrow, n, ms + h * n, vs + h * n, hdv);
             }
-            if (half) f16_accumulate(acc16, vb + (size_t)j0 * vrow, vrow, n, ms, vs, hdv);
-            else f32_accumulate(acc, vb + (size_t)j0 * vrow, vrow, n, ms, vs, hdv);
         }
     }
-    const float inv = 1.0f / sum;
-    for (int i = 0; i < hdv; i++) acc[i] = (half ? fp16_to_fp32(acc16[i]) : acc[i]) * inv;
+    for (int h = 0; h < nh; h++) {
+        const float inv = 1.0f / sum[h];
+        float *o = acc + (size_t)h * hdv;
+        for (int i = 0; i < hdv; i++) o[i] = (half ? fp16_to_fp32(acc16[h * hdv + i]) : o[i]) * inv;
+    }
 }

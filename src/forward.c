@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <math.h>
+#include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,14 +148,19 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
         kv_store(&c->kv, kv_v(&c->kv, seq[b], l, pos[b]), c->v + (size_t)b * vd, vd);
     }
 
-    const int n_head = hp->n_head;
+    /* two calls or more per thread, so that the dynamic schedule can even out */
+    const int min_calls = (2 * omp_get_max_threads() + B - 1) / B;
+    const int n_head = hp->n_head, per = attention_heads_per_call(hp, &c->kv, min_calls);
+    const int n_calls = (n_head + per - 1) / per;
     /* Work ≈ keys visited × head size; tiny models and short contexts stay on one thread. */
     long work = 0;
     for (int b = 0; b < B; b++) work += (long)(pos[b] + 1) * n_head * (hp->head_dim + hp->head_dim_v);
 #pragma omp parallel for collapse(2) schedule(dynamic, 1) if (work >= (1 << 15))
     for (int b = 0; b < B; b++)
-        for (int h = 0; h < n_head; h++)
-            attention(&c->kv, seq[b], l, pos[b], c->q + (size_t)b * qd, c->att + (size_t)b * od, hp, h);
+        for (int g = 0; g < n_calls; g++) {
+            const int h0 = g * per, nh = n_head - h0 < per ? n_head - h0 : per;
+            attention(&c->kv, seq[b], l, pos[b], c->q + (size_t)b * qd, c->att + (size_t)b * od, hp, h0, nh);
+        }
 
     matmul(&c->ms, c->xb, c->att, &ly->wo, B, route);
     for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];

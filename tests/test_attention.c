@@ -5,7 +5,8 @@
  * it in another order of loops; a*b+c is rounded once with FMA, as the
  * vector code does), and a plain softmax in double (to within
  * the rounding of an F16 cache). Block sizes below, at and above the
- * kernel's 64-key passes, head sizes with and without a scalar tail, GQA.
+ * kernel's 64-key passes, head sizes with and without a scalar tail, GQA,
+ * heads one at a time and several to a call.
  */
 #include "testutil.h"
 
@@ -124,12 +125,21 @@ static void check(enum ggml_type type, int n_head, int n_kv_head, int hd, int bl
     for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++) {
         const int pos = checks[c];
         if (pos < 0 || pos >= n_pos) continue;
+        for (int h = 0; h < n_head; h++) per_key_reference(&kv, seq, pos, q, want, &hp, h);
+        /* heads alone, in twos and threes, in the build's own groups, all at once */
+        const int sizes[] = {1, 2, 3, attention_heads_per_call(&hp, &kv, 1), attention_heads_per_call(&hp, &kv, 4),
+                             n_head};
+        for (size_t g = 0; g < sizeof sizes / sizeof sizes[0]; g++) {
+            const int per = sizes[g] < ATT_HEADS_MAX ? sizes[g] : ATT_HEADS_MAX;
+            for (int i = 0; i < n_head * hd; i++) got[i] = NAN;
+            for (int h0 = 0; h0 < n_head; h0 += per)
+                attention(&kv, seq, 0, pos, q, got, &hp, h0, n_head - h0 < per ? n_head - h0 : per);
+            for (int h = 0; h < n_head; h++)
+                if (memcmp(got + (size_t)h * hd, want + (size_t)h * hd, (size_t)hd * sizeof *got))
+                    fail_msg("%s hd %d block %d pos %d head %d (%d a call): not the bits of the per-key softmax",
+                             type_traits(type)->name, hd, block_size, pos, h, per);
+        }
         for (int h = 0; h < n_head; h++) {
-            attention(&kv, seq, 0, pos, q, got, &hp, h);
-            per_key_reference(&kv, seq, pos, q, want, &hp, h);
-            if (memcmp(got + (size_t)h * hd, want + (size_t)h * hd, (size_t)hd * sizeof *got))
-                fail_msg("%s hd %d block %d pos %d head %d: not the bits of the per-key softmax",
-                         type_traits(type)->name, hd, block_size, pos, h);
             for (int i = 0; i < hd; i++) {
                 const double ref = softmax_reference(&kv, seq, pos, q, &hp, h, i);
                 /* F16 accumulator: ~2^-11 relative per step, values below 1 */
@@ -148,6 +158,10 @@ static void test_f16_cache(void **state)
 {
     (void)state;
     check(TYPE_F16, 4, 2, 64, 16, 150);
+    check(TYPE_F16, 32, 4, 64, 16, 140);  /* TinyLlama's heads */
+    check(TYPE_F16, 11, 11, 32, 16, 70);  /* passes of 8 or 4 heads and a rest */
+    check(TYPE_F16, 5, 5, 16, 32, 70);
+    check(TYPE_F16, 6, 3, 8, 16, 40);
     check(TYPE_F16, 2, 1, 128, 100, 230); /* blocks longer than one 64-key pass */
     check(TYPE_F16, 3, 3, 40, 7, 90);     /* 8 columns past the last 32 */
     check(TYPE_F16, 2, 2, 4, 1, 20);      /* all scalar, one key per block */

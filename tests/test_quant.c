@@ -525,6 +525,47 @@ static void test_rows_match_dot(void **state)
     }
 }
 
+/* vec_dot_many (float rows: attention's heads) gives vec_dot's bits for
+ * every count of pairs and length, tails included. */
+static void test_dot_many_match_dot(void **state)
+{
+    (void)state;
+    static const int64_t n_list[] = { 1, 7, 8, 16, 40, 64, 100, 128, 256 };
+    for (size_t k = 0; k < NTYPES; k++) {
+        const enum ggml_type t = kTypes[k];
+        if (!simd(t)->vec_dot_many) continue;
+        assert_true(is_float_type(t));
+        for (size_t c = 0; c < sizeof n_list / sizeof n_list[0]; c++) {
+            const int64_t n = n_list[c];
+            struct obuf w[8];
+            float *x[8], *ws = malloc(n * sizeof(float));
+            const void *wp[8], *xp[8];
+            for (int r = 0; r < 8; r++) {
+                w[r] = make_weights(t, n, r & 1, ws);
+                x[r] = malloc(n * sizeof(float));
+                fill_gauss(x[r], n, r == 5 ? 100.0f : 1.0f);
+                wp[r] = w[r].p;
+                xp[r] = x[r];
+            }
+            for (int count = 1; count <= 8; count++) {
+                float got[8];
+                simd(t)->vec_dot_many(n, wp, xp, count, got);
+                for (int r = 0; r < count; r++) {
+                    const float want = simd(t)->vec_dot(n, wp[r], xp[r]);
+                    if (memcmp(&got[r], &want, sizeof want))
+                        fail_msg("%s n %lld: pair %d of %d gives %.9g, vec_dot %.9g", simd(t)->name, (long long)n, r,
+                                 count, got[r], want);
+                }
+            }
+            for (int r = 0; r < 8; r++) {
+                free(w[r].base);
+                free(x[r]);
+            }
+            free(ws);
+        }
+    }
+}
+
 /* (e) quantize -> dequantize error bounds. */
 static void test_roundtrip(void **state)
 {
@@ -1100,6 +1141,7 @@ int main(void)
         cmocka_unit_test(test_extreme_scales),
         cmocka_unit_test(test_extreme_quants),
         cmocka_unit_test(test_rows_match_dot),
+        cmocka_unit_test(test_dot_many_match_dot),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_activation_quantizers),
         cmocka_unit_test(test_golden_ggml),

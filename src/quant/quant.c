@@ -101,7 +101,8 @@ static const struct type_traits ref_table[TYPE_COUNT] = {
 
 #if QUANT_AVX2
 #if defined(__F16C__)
-#define F16_SIMD .to_float = f16_to_float_avx2, .vec_dot = f16_dot_avx2
+#define F16_SIMD \
+    .to_float = f16_to_float_avx2, .vec_dot = f16_dot_avx2, .vec_dot_many = f16_dot_many_avx2
 #else
 #define F16_SIMD .to_float = f16_to_float_ref, .vec_dot = f16_dot_ref
 #endif
@@ -110,10 +111,10 @@ static const struct type_traits ref_table[TYPE_COUNT] = {
 #define OCT1_ROWS .rows_prepare = q8_1_oct_prepare, .rows_size = q8_1_oct_size
 static const struct type_traits simd_table[TYPE_COUNT] = {
     [TYPE_F32] = { F32_ROW, .to_float = f32_to_float_ref, .vec_dot = f32_dot_avx2,
-                   .vec_dot_rows = f32_dot_rows_avx2 },
+                   .vec_dot_many = f32_dot_many_avx2, .vec_dot_rows = f32_dot_rows_avx2 },
     [TYPE_F16] = { F16_ROW, F16_SIMD, .vec_dot_rows = f16_dot_rows_avx2 },
     [TYPE_BF16] = { BF16_ROW, .to_float = bf16_to_float_avx2, .vec_dot = bf16_dot_avx2,
-                   .vec_dot_rows = bf16_dot_rows_avx2 },
+                   .vec_dot_many = bf16_dot_many_avx2, .vec_dot_rows = bf16_dot_rows_avx2 },
     [TYPE_Q4_0] = { Q4_0_ROW, .to_float = q4_0_to_float_avx2, .vec_dot = q4_0_dot_avx2,
                    .vec_dot_rows = q4_0_dot_rows_avx2, OCT_ROWS },
     [TYPE_Q4_1] = { Q4_1_ROW, .to_float = q4_1_to_float_avx2, .vec_dot = q4_1_dot_avx2,

@@ -51,6 +51,10 @@ typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
  * is and wherever the row sits in the batch: each weight block is unpacked
  * once and reused for all rows, but every row is accumulated in the same
  * order as vec_dot accumulates it. */
+/* out[r] = vec_dot(n, w[r], x[r]) for r < count (at most VEC_DOT_ROWS_MAX),
+ * bit for bit: independent dots (query heads against their keys) sharing
+ * their reductions. */
+typedef void (*vec_dot_many_fn)(int64_t n, const void *const *w, const void *const *x, int count, float *out);
 typedef void (*vec_dot_rows_fn)(int64_t n, const void *w, const void *x, size_t x_row_bytes, int nrows,
                                 float *out, size_t out_stride);
 /* Turn one activation row that quantize_activations(vec_dot_type) wrote (n
@@ -66,6 +70,7 @@ struct type_traits {
     to_float_fn to_float;    /* NULL when the type is not supported */
     from_float_fn from_float;
     vec_dot_fn vec_dot;
+    vec_dot_many_fn vec_dot_many; /* NULL: call vec_dot per pair */
     enum ggml_type vec_dot_type;
     /* Multi-row kernel (NULL when vec_dot is). When rows_prepare is NULL it
      * reads quantize_activations' rows as they are; otherwise rows_prepare
