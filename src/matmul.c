@@ -160,6 +160,25 @@ static inline void row_span(const struct rows_job *job, int i, int64_t r, int b,
     }
 }
 
+/* row_span for rows r and r + 1 of weight i, with one kernel call. */
+static inline void row_span2(const struct rows_job *job, int i, int64_t r, int b, int nr, int k)
+{
+    const struct rows_weight *w = &job->m[i];
+    const int64_t c0 = k * w->span, n_c = job->cols - c0 < w->span ? job->cols - c0 : w->span;
+    const char *wr = w->data + (size_t)r * w->wrb + w->span_wb * k;
+    const char *xa = act_rows(job, w) + w->xrb * b + w->span_xb * k;
+    float *y = job->ys[i] + (size_t)b * w->rows + r, part[2 * VEC_DOT_ROWS_MAX];
+    if (k == 0) {
+        w->tt->vec_dot_rows2(n_c, wr, w->wrb, xa, w->xrb, nr, y, (size_t)w->rows);
+    } else {
+        w->tt->vec_dot_rows2(n_c, wr, w->wrb, xa, w->xrb, nr, part, 2);
+        for (int j = 0; j < nr; j++) {
+            y[(size_t)j * w->rows] += part[2 * j];
+            y[(size_t)j * w->rows + 1] += part[2 * j + 1];
+        }
+    }
+}
+
 /* Tiles t0 ..< t1 of the job. */
 static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
 {
@@ -194,7 +213,14 @@ static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
                 i = 0;
                 for (int64_t g = g0; g < g1; g++) {
                     while (g >= first_row[i + 1]) i++;
-                    if (k < job->m[i].n_spans) row_span(job, i, g - first_row[i], b, nr, k);
+                    if (k >= job->m[i].n_spans) continue;
+                    /* two rows of one weight share their activation loads */
+                    if (job->m[i].tt->vec_dot_rows2 && nr > 1 && g + 1 < g1 && g + 1 < first_row[i + 1]) {
+                        row_span2(job, i, g - first_row[i], b, nr, k);
+                        g++;
+                    } else {
+                        row_span(job, i, g - first_row[i], b, nr, k);
+                    }
                 }
             }
         }

@@ -494,6 +494,45 @@ static void check_rows(const struct type_traits *tt, const uint8_t *w, int64_t n
     free(pbase);
 }
 
+/* vec_dot_rows2 on two weight rows (w, w + wrb) gives each row's vec_dot
+ * bits, for every row count and start, and writes nothing else. */
+static void check_rows2(const struct type_traits *tt, const uint8_t *w, size_t wrb, int64_t n, const float *src,
+                        const char *what)
+{
+    const enum ggml_type vt = tt->vec_dot_type;
+    const size_t qrb = type_row_size(vt, n), xrb = act_rows_size(tt, n) + 3;
+    struct obuf qx[8];
+    float want[2][8];
+    uint8_t *pbase = calloc(8 * xrb + 64, 1), *px = pbase + 1;
+    assert_non_null(pbase);
+    for (int b = 0; b < 8; b++) {
+        qx[b] = oalloc(qrb);
+        quantize_activations(vt, src + (size_t)b * n, qx[b].p, n);
+        for (int r = 0; r < 2; r++) want[r][b] = tt->vec_dot(n, w + r * wrb, qx[b].p);
+        tt->rows_prepare(qx[b].p, px + b * xrb, n);
+    }
+    const uint32_t sentinel = 0x7fc0beefu;
+    for (int B = 1; B <= VEC_DOT_ROWS_MAX; B++) {
+        for (int s = 0; s + B <= 8; s++) {
+            float out[8 * 3 + 1];
+            for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) memcpy(&out[i], &sentinel, 4);
+            tt->vec_dot_rows2(n, w, wrb, px + s * xrb, xrb, B, out, 3);
+            for (int i = 0; i < (int)(sizeof out / sizeof out[0]); i++) {
+                const int b = i / 3, r = i % 3;
+                if (r < 2 && b < B) {
+                    if (memcmp(&out[i], &want[r][s + b], 4) != 0)
+                        fail_msg("%s %s n=%ld: rows2(B=%d, from %d) row %d [%d] = %.9g, vec_dot %.9g", tt->name, what,
+                                 (long)n, B, s, r, b, out[i], want[r][s + b]);
+                } else if (memcmp(&out[i], &sentinel, 4) != 0) {
+                    fail_msg("%s %s n=%ld B=%d: rows2 wrote out[%d]", tt->name, what, (long)n, B, i);
+                }
+            }
+        }
+    }
+    for (int b = 0; b < 8; b++) free(qx[b].base);
+    free(pbase);
+}
+
 static void test_rows_match_dot(void **state)
 {
     (void)state;
@@ -518,6 +557,17 @@ static void test_rows_match_dot(void **state)
                 if (mode == 1) memset(src + 3 * n, 0, n * sizeof(float)); /* one all-zero row */
                 check_rows(ref(t), w.p, n, src, mode == 0 ? "ref quantized" : mode == 1 ? "ref random" : "ref extreme");
                 check_rows(simd(t), w.p, n, src, mode == 0 ? "quantized" : mode == 1 ? "random" : "extreme");
+                if (simd(t)->vec_dot_rows2) { /* this row and another, at an odd distance */
+                    const size_t rb = type_row_size(t, n), wrb = rb + 5;
+                    struct obuf w2 = make_weights(t, n, 1, ws);
+                    uint8_t *two = calloc(wrb + rb, 1);
+                    assert_non_null(two);
+                    memcpy(two, w.p, rb);
+                    memcpy(two + wrb, w2.p, rb);
+                    check_rows2(simd(t), two, wrb, n, src, mode == 0 ? "quantized" : mode == 1 ? "random" : "extreme");
+                    free(two);
+                    free(w2.base);
+                }
                 free(w.base);
             }
             free(src); free(ws);

@@ -496,6 +496,74 @@ static ALWAYS_INLINE void oct_rows(enum oct_kind kind, int64_t n, const void *w,
     for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
 }
 
+#if OCT_AVX512
+/* Two weight rows (w and w + wrb) against the same NR activation rows: each
+ * activation vector is loaded once for both, which matters once NR is large
+ * (at 8 rows the single-row kernel issues more loads than dot products).
+ * Each row's steps are oct_rows' steps. */
+static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w, size_t wrb, const void *x,
+                                    size_t xrb, int NR, float *out, size_t os)
+{
+    __m256 acc0[VEC_DOT_ROWS_MAX], acc1[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) acc0[b] = acc1[b] = _mm256_setzero_ps();
+    const size_t bs = oct_block_bytes(kind);
+    const int64_t nb = n / QK8_0;
+    const uint8_t *w0 = w, *w1 = w0 + wrb, *px = x;
+    int64_t i = 0;
+    for (; i + OCT <= nb; i += OCT, px += OCT_BYTES) {
+        /* the next pair's rows (the next call's), as far ahead as
+         * rows_prefetch reaches for one row at a time */
+        for (size_t c = 0; c < OCT * bs; c += 64) {
+            __builtin_prefetch(w0 + 2 * wrb + i * bs + c, 0, 3);
+            __builtin_prefetch(w1 + 2 * wrb + i * bs + c, 0, 3);
+        }
+        struct oct_w512 o0, o1;
+        oct_weights512(kind, w0 + i * bs, &o0);
+        oct_weights512(kind, w1 + i * bs, &o1);
+        for (int b = 0; b < NR; b++) {
+            const uint8_t *p = px + (size_t)b * xrb;
+            const __m256i s0 = oct_isum512(kind, &o0, p), s1 = oct_isum512(kind, &o1, p);
+            acc0[b] = oct_float_step(kind, o0.d, o0.m, s0, p, acc0[b]);
+            acc1[b] = oct_float_step(kind, o1.d, o1.m, s1, p, acc1[b]);
+        }
+    }
+    if (i < nb) { /* the partial oct as oct_span takes it */
+        oct_span(kind, nb - i, w0 + i * bs, px, xrb, NR, acc0);
+        oct_span(kind, nb - i, w1 + i * bs, px, xrb, NR, acc1);
+    }
+    for (int b = 0; b < NR; b++) {
+        out[(size_t)b * os] = hsum_f32_8(acc0[b]);
+        out[(size_t)b * os + 1] = hsum_f32_8(acc1[b]);
+    }
+}
+
+#define ROWS2_KERNELS(name, KIND)                                                                            \
+    static ALWAYS_INLINE void name##_rows2_nr(int64_t n, const void *w, size_t wrb, const void *x, size_t xrb, \
+                                              int NR, float *out, size_t os)                                 \
+    {                                                                                                         \
+        oct_rows2(KIND, n, w, wrb, x, xrb, NR, out, os);                                                      \
+    }                                                                                                         \
+    void name##_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, const void *x, size_t xrb, int nrows,    \
+                               float *out, size_t os)                                                         \
+    {                                                                                                         \
+        switch (nrows) {                                                                                      \
+        case 1: name##_rows2_nr(n, w, wrb, x, xrb, 1, out, os); break;                                        \
+        case 2: name##_rows2_nr(n, w, wrb, x, xrb, 2, out, os); break;                                        \
+        case 3: name##_rows2_nr(n, w, wrb, x, xrb, 3, out, os); break;                                        \
+        case 4: name##_rows2_nr(n, w, wrb, x, xrb, 4, out, os); break;                                        \
+        case 5: name##_rows2_nr(n, w, wrb, x, xrb, 5, out, os); break;                                        \
+        case 6: name##_rows2_nr(n, w, wrb, x, xrb, 6, out, os); break;                                        \
+        case 7: name##_rows2_nr(n, w, wrb, x, xrb, 7, out, os); break;                                        \
+        default: name##_rows2_nr(n, w, wrb, x, xrb, 8, out, os); break;                                       \
+        }                                                                                                     \
+    }
+
+ROWS2_KERNELS(q4_0, OCT_Q4_0)
+ROWS2_KERNELS(q8_0, OCT_Q8_0)
+ROWS2_KERNELS(iq4_nl, OCT_IQ4_NL)
+ROWS2_KERNELS(q4_1, OCT_Q4_1)
+#endif /* OCT_AVX512 */
+
 /* ---- vec_dot: one row of plain Q8_0 / Q8_1 blocks ----
  *
  * Rearranging a lone activation row would cost as much as the dot itself, so

@@ -107,6 +107,12 @@ static const struct type_traits ref_table[TYPE_COUNT] = {
 #define F16_SIMD .to_float = f16_to_float_ref, .vec_dot = f16_dot_ref
 #endif
 /* The 32-element block types: activations rearranged into octs (oct.c). */
+/* Two weight rows per call where the AVX-512 oct kernels run (oct.c). */
+#if QUANT_AVX512
+#define ROWS2(name) .vec_dot_rows2 = name##_dot_rows2_avx2
+#else
+#define ROWS2(name) .vec_dot_rows2 = NULL
+#endif
 #define OCT_ROWS .rows_prepare = q8_0_oct_prepare, .rows_size = q8_0_oct_size
 #define OCT1_ROWS .rows_prepare = q8_1_oct_prepare, .rows_size = q8_1_oct_size
 static const struct type_traits simd_table[TYPE_COUNT] = {
@@ -116,15 +122,15 @@ static const struct type_traits simd_table[TYPE_COUNT] = {
     [TYPE_BF16] = { BF16_ROW, .to_float = bf16_to_float_avx2, .vec_dot = bf16_dot_avx2,
                    .vec_dot_many = bf16_dot_many_avx2, .vec_dot_rows = bf16_dot_rows_avx2 },
     [TYPE_Q4_0] = { Q4_0_ROW, .to_float = q4_0_to_float_avx2, .vec_dot = q4_0_dot_avx2,
-                   .vec_dot_rows = q4_0_dot_rows_avx2, OCT_ROWS },
+                   .vec_dot_rows = q4_0_dot_rows_avx2, ROWS2(q4_0), OCT_ROWS },
     [TYPE_Q4_1] = { Q4_1_ROW, .to_float = q4_1_to_float_avx2, .vec_dot = q4_1_dot_avx2,
-                   .vec_dot_rows = q4_1_dot_rows_avx2, OCT1_ROWS },
+                   .vec_dot_rows = q4_1_dot_rows_avx2, ROWS2(q4_1), OCT1_ROWS },
     [TYPE_Q5_0] = { Q5_0_ROW, .to_float = q5_0_to_float_avx2, .vec_dot = q5_0_dot_avx2,
                    .vec_dot_rows = q5_0_dot_rows_avx2, OCT_ROWS },
     [TYPE_Q5_1] = { Q5_1_ROW, .to_float = q5_1_to_float_avx2, .vec_dot = q5_1_dot_avx2,
                    .vec_dot_rows = q5_1_dot_rows_avx2, OCT1_ROWS },
     [TYPE_Q8_0] = { Q8_0_ROW, .to_float = q8_0_to_float_avx2, .vec_dot = q8_0_dot_avx2,
-                   .vec_dot_rows = q8_0_dot_rows_avx2, OCT_ROWS },
+                   .vec_dot_rows = q8_0_dot_rows_avx2, ROWS2(q8_0), OCT_ROWS },
     [TYPE_Q8_1] = { Q8_1_ROW },
     [TYPE_Q2_K] = { Q2_K_ROW, .to_float = q2_K_to_float_avx2, .vec_dot = q2_K_dot_avx2,
                    .vec_dot_rows = q2_K_dot_rows_avx2 },
@@ -138,7 +144,7 @@ static const struct type_traits simd_table[TYPE_COUNT] = {
                    .vec_dot_rows = q6_K_dot_rows_avx2 },
     [TYPE_Q8_K] = { Q8_K_ROW },
     [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_avx2, .vec_dot = iq4_nl_dot_avx2,
-                   .vec_dot_rows = iq4_nl_dot_rows_avx2, OCT_ROWS },
+                   .vec_dot_rows = iq4_nl_dot_rows_avx2, ROWS2(iq4_nl), OCT_ROWS },
     GEOMETRY_ONLY,
 };
 #else

@@ -57,6 +57,12 @@ typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
 typedef void (*vec_dot_many_fn)(int64_t n, const void *const *w, const void *const *x, int count, float *out);
 typedef void (*vec_dot_rows_fn)(int64_t n, const void *w, const void *x, size_t x_row_bytes, int nrows,
                                 float *out, size_t out_stride);
+/* vec_dot_rows for two weight rows, w and w + w_row_bytes: row 0's dot with
+ * activation row b goes to out[b * out_stride], row 1's to out[b *
+ * out_stride + 1], each bit for bit vec_dot_rows' result. Each activation
+ * vector is loaded once for both rows. */
+typedef void (*vec_dot_rows2_fn)(int64_t n, const void *w, size_t w_row_bytes, const void *x, size_t x_row_bytes,
+                                 int nrows, float *out, size_t out_stride);
 /* Turn one activation row that quantize_activations(vec_dot_type) wrote (n
  * elements) into the layout vec_dot_rows reads; rows_size(n) is its size. */
 typedef void (*rows_prepare_fn)(const void *qx, void *dst, int64_t n);
@@ -77,6 +83,7 @@ struct type_traits {
      * rearranges them first (types with the same rows_prepare share the
      * prepared rows). See vec_dot_rows_fn and act_rows_size below. */
     vec_dot_rows_fn vec_dot_rows;
+    vec_dot_rows2_fn vec_dot_rows2; /* NULL: vec_dot_rows once per row */
     rows_prepare_fn rows_prepare;
     rows_size_fn rows_size;
 };

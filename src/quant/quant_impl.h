@@ -370,6 +370,8 @@ static inline __m256i scale_pair_i16(__m128i s, int a, int b)
 #define DECL_FROM(name) void name##_from_float(const float *, void *, int64_t)
 #define DECL_TO_SIMD(name) void name##_to_float_avx2(const void *, float *, int64_t)
 #define DECL_DOT_SIMD(name) float name##_dot_avx2(int64_t, const void *, const void *)
+#define DECL_ROWS2_SIMD(name) \
+    void name##_dot_rows2_avx2(int64_t, const void *, size_t, const void *, size_t, int, float *, size_t)
 #define DECL_DOT_MANY(name) void name##_dot_many_avx2(int64_t, const void *const *, const void *const *, int, float *)
 #define DECL_ROWS(name) void name##_dot_rows_ref(int64_t, const void *, const void *, size_t, int, float *, size_t)
 #define DECL_ROWS_SIMD(name) void name##_dot_rows_avx2(int64_t, const void *, const void *, size_t, int, float *, size_t)
@@ -421,6 +423,7 @@ void q8_1_oct_prepare(const void *qx, void *dst, int64_t n);
 size_t q8_1_oct_size(int64_t n);
 DECL_ROWS_SIMD(q4_0); DECL_ROWS_SIMD(q5_0); DECL_ROWS_SIMD(q8_0); DECL_ROWS_SIMD(iq4_nl);
 DECL_ROWS_SIMD(q4_1); DECL_ROWS_SIMD(q5_1);
+DECL_ROWS2_SIMD(q4_0); DECL_ROWS2_SIMD(q8_0); DECL_ROWS2_SIMD(iq4_nl); DECL_ROWS2_SIMD(q4_1);
 /* the others */
 DECL_ROWS_SIMD(f32); DECL_ROWS_SIMD(f16); DECL_ROWS_SIMD(bf16);
 DECL_ROWS_SIMD(q2_K); DECL_ROWS_SIMD(q3_K); DECL_ROWS_SIMD(q4_K); DECL_ROWS_SIMD(q5_K); DECL_ROWS_SIMD(q6_K);
