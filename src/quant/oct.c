@@ -419,9 +419,9 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
     if (oct_has_min(kind)) o->m = oct_pick_f16(z, nz, l->m, l->mhi);
 }
 
-/* oct_isum with 512-bit dot products: lanes k and k + 8 of the sum hold
- * two parts of block k's dot, added exactly at the end. */
-static ALWAYS_INLINE __m256i oct_isum512(enum oct_kind kind, const struct oct_w512 *o, const uint8_t *p)
+/* oct_isum with 512-bit dot products: lanes k and k + 8 of the result hold
+ * two parts of block k's dot (oct_isum512 adds them). */
+static ALWAYS_INLINE __m512i oct_isum512_halves(enum oct_kind kind, const struct oct_w512 *o, const uint8_t *p)
 {
     const __m512i *v = (const __m512i *)(const void *)p;
     const int shift = kind == OCT_Q4_0 ? 3 : 7; /* log2 off */
@@ -431,7 +431,12 @@ static ALWAYS_INLINE __m256i oct_isum512(enum oct_kind kind, const struct oct_w5
     __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), o->Z[1], _mm512_loadu_si512(v + 1));
     c0 = _mm512_dpbusd_epi32(c0, o->Z[2], _mm512_loadu_si512(v + 2));
     c1 = _mm512_dpbusd_epi32(c1, o->Z[3], _mm512_loadu_si512(v + 3));
-    const __m512i s = _mm512_add_epi32(c0, c1);
+    return _mm512_add_epi32(c0, c1);
+}
+
+static ALWAYS_INLINE __m256i oct_isum512(enum oct_kind kind, const struct oct_w512 *o, const uint8_t *p)
+{
+    const __m512i s = oct_isum512_halves(kind, o, p);
     return _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
 }
 
@@ -504,8 +509,10 @@ static ALWAYS_INLINE void oct_rows(enum oct_kind kind, int64_t n, const void *w,
 static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w, size_t wrb, const void *x,
                                     size_t xrb, int NR, float *out, size_t os)
 {
-    __m256 acc0[VEC_DOT_ROWS_MAX], acc1[VEC_DOT_ROWS_MAX];
-    for (int b = 0; b < NR; b++) acc0[b] = acc1[b] = _mm256_setzero_ps();
+    /* acc[b]: lanes 0-7 row 0's oct_rows accumulator, lanes 8-15 row 1's,
+     * so that one conversion, scale product and FMA serve both rows */
+    __m512 acc[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) acc[b] = _mm512_setzero_ps();
     const size_t bs = oct_block_bytes(kind);
     const int64_t nb = n / QK8_0;
     const uint8_t *w0 = w, *w1 = w0 + wrb, *px = x;
@@ -520,12 +527,25 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
         struct oct_w512 o0, o1;
         oct_weights512(kind, w0 + i * bs, &o0);
         oct_weights512(kind, w1 + i * bs, &o1);
+        const __m512 dw = _mm512_insertf32x8(_mm512_castps256_ps512(o0.d), o1.d, 1);
+        const __m512 mw = oct_has_min(kind) ? _mm512_insertf32x8(_mm512_castps256_ps512(o0.m), o1.m, 1) : dw;
         for (int b = 0; b < NR; b++) {
             const uint8_t *p = px + (size_t)b * xrb;
-            const __m256i s0 = oct_isum512(kind, &o0, p), s1 = oct_isum512(kind, &o1, p);
-            acc0[b] = oct_float_step(kind, o0.d, o0.m, s0, p, acc0[b]);
-            acc1[b] = oct_float_step(kind, o1.d, o1.m, s1, p, acc1[b]);
+            const __m512i s0 = oct_isum512_halves(kind, &o0, p), s1 = oct_isum512_halves(kind, &o1, p);
+            /* [s0 lanes 0-7 | s1 lanes 0-7] + [s0 lanes 8-15 | s1 lanes 8-15] */
+            const __m512i s = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                               _mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
+            const __m512 dy = _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(const void *)(p + OCT_D)));
+            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dy), _mm512_cvtepi32_ps(s), acc[b]);
+            if (oct_has_min(kind))
+                acc[b] = _mm512_fmadd_ps(mw, _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(const void *)(p + OCT_AUX))),
+                                         acc[b]);
         }
+    }
+    __m256 acc0[VEC_DOT_ROWS_MAX], acc1[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) {
+        acc0[b] = _mm512_castps512_ps256(acc[b]);
+        acc1[b] = _mm512_extractf32x8_ps(acc[b], 1);
     }
     if (i < nb) { /* the partial oct as oct_span takes it */
         oct_span(kind, nb - i, w0 + i * bs, px, xrb, NR, acc0);
