@@ -2,7 +2,8 @@
 # bench-parallel.sh MODEL — what --parallel buys, as two markdown tables:
 #  1. aggregate generation throughput (all sequences' tokens per second of
 #     decoding) with 1, 4 and 8 sequences: -np N -n $N_GEN --temp 0 --ignore-eos,
-#     read from the run's JSON stats (--json-out); best of $REPS runs each;
+#     read from the run's JSON stats (--json-out); best of $REPS runs each,
+#     taken in rounds of 1, 4, 8;
 #     also tokens per CPU-second of decoding, which a busy machine disturbs
 #     less (with -t > 1 it counts the threads' spinning too);
 #  2. KV cache memory of 8 samples of a 256-token prompt (+ $N_GEN generated
@@ -47,38 +48,38 @@ run() {
     fi
 }
 
-# Best aggregate tok/s and tokens per CPU-second of $reps runs with N sequences.
-best_tps() {
-    n=$1 best=0 best_cpu=0
-    for _ in $(seq "$reps"); do
-        if [ "$n" -eq 1 ]; then
-            # -np 1 is the single-sequence mode; --prompts with one prompt
-            # runs it through the batched path with the same stats.
-            printf '{"prompt_ids": [%s]}\n' "$short" >"$tmp/one.jsonl"
-            run "$tmp/s.json" --prompts "$tmp/one.jsonl" -n "$n_gen" --temp 0 --ignore-eos
-        else
-            run "$tmp/s.json" --prompt-ids "$short" -np "$n" -n "$n_gen" --temp 0 --ignore-eos
-        fi
-        t=$(get aggregate_tok_s "$tmp/s.json")
-        c=$(get tok_per_cpu_s "$tmp/s.json")
-        best=$(awk -v a="$best" -v b="$t" 'BEGIN { print (b > a ? b : a) }')
-        best_cpu=$(awk -v a="$best_cpu" -v b="$c" 'BEGIN { print (b > a ? b : a) }')
-    done
-    echo "$best $best_cpu"
+# One run with N sequences; prints its aggregate tok/s and tokens per CPU-second.
+one_run() {
+    n=$1
+    if [ "$n" -eq 1 ]; then
+        # -np 1 is the single-sequence mode; --prompts with one prompt
+        # runs it through the batched path with the same stats.
+        printf '{"prompt_ids": [%s]}\n' "$short" >"$tmp/one.jsonl"
+        run "$tmp/s.json" --prompts "$tmp/one.jsonl" -n "$n_gen" --temp 0 --ignore-eos
+    else
+        run "$tmp/s.json" --prompt-ids "$short" -np "$n" -n "$n_gen" --temp 0 --ignore-eos
+    fi
+    echo "$(get aggregate_tok_s "$tmp/s.json") $(get tok_per_cpu_s "$tmp/s.json")"
 }
 
 echo "model: $model ($(basename "$infer") -c $ctx${THREADS:+ -t $THREADS}, $n_gen tokens per sequence, best of $reps)"
 echo
 echo "| sequences | aggregate tok/s | vs 1 sequence | tok per CPU-s | vs 1 sequence |"
 echo "|---:|---:|---:|---:|---:|"
-base="" base_cpu=""
-for n in 1 4 8; do
-    # shellcheck disable=SC2046 # two numbers, split on purpose
-    set -- $(best_tps "$n")
-    [ -n "$base" ] || { base=$1; base_cpu=$2; }
-    awk -v n="$n" -v t="$1" -v b="$base" -v c="$2" -v bc="$base_cpu" 'BEGIN {
-        printf "| %d | %.1f | %.2fx | %.1f | %.2fx |\n", n, t, (b > 0 ? t / b : 0), c, (bc > 0 ? c / bc : 0) }'
+# Round robin over the sequence counts, $reps rounds: a machine that slows
+# down or speeds up during the benchmark then moves every count alike, and
+# the ratios (best against best) stay fair.
+: >"$tmp/runs"
+for _ in $(seq "$reps"); do
+    for n in 1 4 8; do
+        echo "$n $(one_run "$n")" >>"$tmp/runs"
+    done
 done
+awk '{ if ($2 > best[$1]) best[$1] = $2; if ($3 > cpu[$1]) cpu[$1] = $3 }
+     END { split("1 4 8", ns, " ")
+           for (i = 1; i <= 3; i++) { n = ns[i]
+               printf "| %d | %.1f | %.2fx | %.1f | %.2fx |\n", n, best[n], (best[1] > 0 ? best[n] / best[1] : 0),
+                      cpu[n], (cpu[1] > 0 ? cpu[n] / cpu[1] : 0) } }' "$tmp/runs"
 
 echo
 run "$tmp/shared.json" --prompt-ids "$long" -np 8 -n "$n_gen" --temp 0 --ignore-eos
