@@ -60,6 +60,8 @@ static inline float mul_add(float x, float y, float a)
 /* Keys whose scores and softmax factors are computed before their values
  * are accumulated. */
 #define ATT_KEYS 64
+/* Most head elements (query + accumulator) one call keeps for several heads. */
+#define ATT_STACK_FLOATS 16384
 
 /* For keys j < n: acc = acc·ms[j] + v_j·vs[j] (v_j at v + j·vrow), with acc
  * rounded to half precision after each step (see attention()). Each key's
@@ -206,8 +208,11 @@ int attention_heads_per_call(const struct hparams *hp, const struct kv_cache *kv
     int pass = kv->type == TYPE_F16 ? heads_per_pass(hp->head_dim_v) : 0; /* heads that fill one pass */
     if (pass < 1) pass = 1;
     if (pass > ATT_HEADS_MAX) pass = ATT_HEADS_MAX;
-    /* whole passes, as many as fit, while there are min_calls calls */
+    /* whole passes, as many as fit (and fit the stack), while there are
+     * min_calls calls */
     int per = ATT_HEADS_MAX / pass * pass;
+    const int fit = ATT_STACK_FLOATS / (hp->head_dim + hp->head_dim_v);
+    if (per > fit) per = fit > pass ? fit / pass * pass : 1;
     while (per > pass && (hp->n_head + per - 1) / per < min_calls) per -= pass;
     return per < hp->n_head ? per : hp->n_head;
 }
@@ -239,6 +244,13 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
                const struct hparams *hp, int head0, int nh)
 {
     const int hd = hp->head_dim, hdv = hp->head_dim_v, group = hp->n_head / hp->n_kv_head;
+    /* The query and accumulator copies below live on the stack (of an
+     * OpenMP worker, too): heads of a size no real model has (up to 65536
+     * is accepted) go one at a time, as before heads were grouped. */
+    if (nh > 1 && (size_t)nh * (hd + hdv) > ATT_STACK_FLOATS) {
+        for (int h = 0; h < nh; h++) attention(kv, seq, layer, pos, q, out, hp, head0 + h, 1);
+        return;
+    }
     const float scale = 1.0f / sqrtf((float)hd);
     const bool half = kv->type == TYPE_F16;
     const struct type_traits *tt = type_traits(kv->type); /* dots of cache rows with float queries */

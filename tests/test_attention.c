@@ -165,6 +165,7 @@ static void test_f16_cache(void **state)
     check(TYPE_F16, 2, 1, 128, 100, 230); /* blocks longer than one 64-key pass */
     check(TYPE_F16, 3, 3, 40, 7, 90);     /* 8 columns past the last 32 */
     check(TYPE_F16, 2, 2, 4, 1, 20);      /* all scalar, one key per block */
+    check(TYPE_F16, 9, 3, 2048, 16, 3);   /* heads past the stack budget of a call */
 }
 
 static void test_f32_cache(void **state)
