@@ -4,6 +4,8 @@
  */
 #include "filemap.h"
 
+#include "hugemem.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -12,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HUGE_PAGE ((size_t)2 << 20)
 /* Below this a file gains nothing measurable from huge pages: map it. */
 #define AUTO_READ_MIN ((size_t)64 << 20)
 
@@ -25,18 +26,6 @@ uint64_t available_memory(void)
         if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) break;
     if (f) fclose(f);
     return (uint64_t)kib * 1024;
-}
-
-/* Transparent huge pages for madvise()d memory: "[always]" or "[madvise]". */
-static bool huge_pages_on(void)
-{
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    char line[128] = "";
-    if (f) {
-        if (!fgets(line, sizeof line, f)) line[0] = 0;
-        fclose(f);
-    }
-    return strstr(line, "[always]") || strstr(line, "[madvise]");
 }
 
 static int map_file(struct filemap *fm, int fd, char *err, size_t errlen)
@@ -58,19 +47,15 @@ static int map_file(struct filemap *fm, int fd, char *err, size_t errlen)
  * weights. */
 static int read_file(struct filemap *fm, int fd, char *err, size_t errlen)
 {
-    const size_t span = (fm->size + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    fm->region_size = span + HUGE_PAGE;
-    fm->region = mmap(NULL, fm->region_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (fm->region == MAP_FAILED) {
-        fm->region = NULL;
-        snprintf(err, errlen, "cannot allocate %zu MiB to read the model into: %s (try --mmap)", span >> 20,
+    struct huge_region region;
+    uint8_t *buf = huge_alloc(&region, fm->size);
+    if (!buf) {
+        snprintf(err, errlen, "cannot allocate %zu MiB to read the model into: %s (try --mmap)", fm->size >> 20,
                  strerror(errno));
         return -1;
     }
-    uint8_t *buf = (uint8_t *)(((uintptr_t)fm->region + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-#ifdef MADV_HUGEPAGE
-    madvise(buf, span, MADV_HUGEPAGE); /* a hint: without it the copy still works */
-#endif
+    fm->region = region.map;
+    fm->region_size = region.map_bytes;
     for (size_t got = 0; got < fm->size;) {
         ssize_t r = pread(fd, buf + got, fm->size - got, (off_t)got);
         if (r < 0 && errno == EINTR) continue;
@@ -80,7 +65,7 @@ static int read_file(struct filemap *fm, int fd, char *err, size_t errlen)
         }
         got += (size_t)r;
     }
-    mprotect(buf, span, PROT_READ);
+    mprotect(buf, fm->size, PROT_READ);
     fm->data = buf;
     fm->copied = true;
     return 0;

@@ -8,6 +8,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Blocks come from one mapping in huge pages (see hugemem.h), untouched and
+ * so not resident until tokens arrive. Under AddressSanitizer each block is
+ * its own malloc, so that a write past a block is caught. */
+#if defined(__SANITIZE_ADDRESS__)
+#define KV_POOL_MAPPED 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KV_POOL_MAPPED 0
+#endif
+#endif
+#ifndef KV_POOL_MAPPED
+#define KV_POOL_MAPPED 1
+#endif
+
 int kv_init(struct kv_cache *kv, enum ggml_type type, int n_layer, int k_dim, int v_dim, int block_size,
             int max_blocks, int max_seqs)
 {
@@ -32,12 +46,16 @@ int kv_init(struct kv_cache *kv, enum ggml_type type, int n_layer, int k_dim, in
         kv_free(kv);
         return -1;
     }
+    size_t pool_bytes;
+    if (KV_POOL_MAPPED && !__builtin_mul_overflow((size_t)max_blocks, kv->block_bytes, &pool_bytes))
+        kv->pool = huge_alloc(&kv->pool_region, pool_bytes); /* NULL: malloc each block */
     return 0;
 }
 
 void kv_free(struct kv_cache *kv)
 {
-    if (kv->blocks)
+    if (kv->pool) huge_free(&kv->pool_region);
+    else if (kv->blocks)
         for (int i = 0; i < kv->n_allocated; i++) free(kv->blocks[i]);
     if (kv->seqs)
         for (int s = 0; s < kv->n_seqs; s++) free(kv->seqs[s].table);
@@ -68,7 +86,7 @@ static int block_take(struct kv_cache *kv)
         id = kv->free_ids[--kv->n_free];
     } else {
         if (kv->n_allocated == kv->max_blocks) return -1;
-        uint8_t *b = malloc(kv_block_bytes(kv));
+        uint8_t *b = kv->pool ? kv->pool + (size_t)kv->n_allocated * kv->block_bytes : malloc(kv_block_bytes(kv));
         if (!b) return -1;
         id = kv->n_allocated++;
         kv->blocks[id] = b;

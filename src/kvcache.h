@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hugemem.h"
 #include "quant/quant.h"
 
 struct kv_seq {
@@ -34,6 +35,8 @@ struct kv_cache {
     size_t block_bytes;
     int max_blocks;        /* pool limit */
     uint8_t **blocks;      /* [max_blocks], allocated on first use */
+    uint8_t *pool;         /* room for max_blocks blocks in huge pages (NULL: malloc each) */
+    struct huge_region pool_region;
     int *refcount;         /* [max_blocks]; 0 = free */
     int *free_ids;         /* stack of allocated blocks with refcount 0 */
     int n_free, n_allocated;
