@@ -597,16 +597,20 @@ static void test_dot_many_match_dot(void **state)
                 wp[r] = w[r].p;
                 xp[r] = x[r];
             }
-            for (int count = 1; count <= 8; count++) {
-                float got[8];
-                simd(t)->vec_dot_many(n, wp, xp, count, got);
-                for (int r = 0; r < count; r++) {
-                    const float want = simd(t)->vec_dot(n, wp[r], xp[r]);
-                    if (memcmp(&got[r], &want, sizeof want))
-                        fail_msg("%s n %lld: pair %d of %d gives %.9g, vec_dot %.9g", simd(t)->name, (long long)n, r,
-                                 count, got[r], want);
+            /* distinct rows, then one row for all (GQA heads sharing a key) */
+            for (int same = 0; same < 2; same++)
+                for (int count = 1; count <= 8; count++) {
+                    float got[8];
+                    const void *wr[8];
+                    for (int r = 0; r < 8; r++) wr[r] = same ? wp[0] : wp[r];
+                    simd(t)->vec_dot_many(n, wr, xp, count, got);
+                    for (int r = 0; r < count; r++) {
+                        const float want = simd(t)->vec_dot(n, wr[r], xp[r]);
+                        if (memcmp(&got[r], &want, sizeof want))
+                            fail_msg("%s n %lld%s: pair %d of %d gives %.9g, vec_dot %.9g", simd(t)->name,
+                                     (long long)n, same ? " (one row)" : "", r, count, got[r], want);
+                    }
                 }
-            }
             for (int r = 0; r < 8; r++) {
                 free(w[r].base);
                 free(x[r]);
