@@ -142,41 +142,25 @@ static inline const char *act_rows(const struct rows_job *job, const struct rows
     return w->tt->vec_dot_type == TYPE_F32 ? (const char *)job->x : job->qx + w->xoff;
 }
 
-/* Row r of weight i, columns of span k, against activation rows b ..< b + nr:
- * span 0 stores the dots, later spans add theirs in order. */
-static inline void row_span(const struct rows_job *job, int i, int64_t r, int b, int nr, int k)
+/* Row r of weight i (rows r and r + 1 with one kernel call when two),
+ * columns of span k, against activation rows b ..< b + nr: span 0 stores
+ * the dots, later spans add theirs in order. */
+static inline void row_span(const struct rows_job *job, int i, int64_t r, int b, int nr, int k, bool two)
 {
     const struct rows_weight *w = &job->m[i];
     const struct type_traits *tt = w->tt;
     const int64_t c0 = k * w->span, n_c = job->cols - c0 < w->span ? job->cols - c0 : w->span;
     const char *wr = w->data + (size_t)r * w->wrb + w->span_wb * k;
     const char *xa = act_rows(job, w) + w->xrb * b + w->span_xb * k;
-    float *y = job->ys[i] + (size_t)b * w->rows + r, part[VEC_DOT_ROWS_MAX];
-    if (k == 0) {
-        tt->vec_dot_rows(n_c, wr, xa, w->xrb, nr, y, (size_t)w->rows);
-    } else {
-        tt->vec_dot_rows(n_c, wr, xa, w->xrb, nr, part, 1);
-        for (int j = 0; j < nr; j++) y[(size_t)j * w->rows] += part[j];
-    }
-}
-
-/* row_span for rows r and r + 1 of weight i, with one kernel call. */
-static inline void row_span2(const struct rows_job *job, int i, int64_t r, int b, int nr, int k)
-{
-    const struct rows_weight *w = &job->m[i];
-    const int64_t c0 = k * w->span, n_c = job->cols - c0 < w->span ? job->cols - c0 : w->span;
-    const char *wr = w->data + (size_t)r * w->wrb + w->span_wb * k;
-    const char *xa = act_rows(job, w) + w->xrb * b + w->span_xb * k;
+    const int nw = two ? 2 : 1;
     float *y = job->ys[i] + (size_t)b * w->rows + r, part[2 * VEC_DOT_ROWS_MAX];
-    if (k == 0) {
-        w->tt->vec_dot_rows2(n_c, wr, w->wrb, xa, w->xrb, nr, y, (size_t)w->rows);
-    } else {
-        w->tt->vec_dot_rows2(n_c, wr, w->wrb, xa, w->xrb, nr, part, 2);
-        for (int j = 0; j < nr; j++) {
-            y[(size_t)j * w->rows] += part[2 * j];
-            y[(size_t)j * w->rows + 1] += part[2 * j + 1];
-        }
-    }
+    float *out = k == 0 ? y : part;
+    const size_t os = k == 0 ? (size_t)w->rows : (size_t)nw;
+    if (two) tt->vec_dot_rows2(n_c, wr, w->wrb, xa, w->xrb, nr, out, os);
+    else tt->vec_dot_rows(n_c, wr, xa, w->xrb, nr, out, os);
+    if (k)
+        for (int j = 0; j < nr; j++)
+            for (int q = 0; q < nw; q++) y[(size_t)j * w->rows + q] += part[j * nw + q];
 }
 
 /* Tiles t0 ..< t1 of the job. */
@@ -191,7 +175,7 @@ static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
             const int64_t end = t1 < first_row[i + 1] ? t1 : first_row[i + 1];
             if (w->n_spans > 1) {
                 for (; g < end; g++)
-                    for (int k = 0; k < w->n_spans; k++) row_span(job, i, g - first_row[i], 0, 1, k);
+                    for (int k = 0; k < w->n_spans; k++) row_span(job, i, g - first_row[i], 0, 1, k, false);
                 continue;
             }
             /* one kernel call per row and nothing else: a row is ~1 KB of
@@ -217,12 +201,9 @@ static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
                     /* two rows of one weight share their activation loads:
                      * a gain from 4 rows up (8: +12 %); with 2-3 rows the
                      * kernel waits on memory and the pairs ran 7-11 % slower */
-                    if (job->m[i].tt->vec_dot_rows2 && nr >= 4 && g + 1 < g1 && g + 1 < first_row[i + 1]) {
-                        row_span2(job, i, g - first_row[i], b, nr, k);
-                        g++;
-                    } else {
-                        row_span(job, i, g - first_row[i], b, nr, k);
-                    }
+                    const bool two = job->m[i].tt->vec_dot_rows2 && nr >= 4 && g + 1 < g1 && g + 1 < first_row[i + 1];
+                    row_span(job, i, g - first_row[i], b, nr, k, two);
+                    g += two;
                 }
             }
         }
