@@ -251,11 +251,15 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
         for (int h = 0; h < nh; h++) attention(kv, seq, layer, pos, q, out, hp, head0 + h, 1);
         return;
     }
+    if (nh > ATT_HEADS_MAX) {
+        attention(kv, seq, layer, pos, q, out, hp, head0, ATT_HEADS_MAX);
+        attention(kv, seq, layer, pos, q, out, hp, head0 + ATT_HEADS_MAX, nh - ATT_HEADS_MAX);
+        return;
+    }
     const float scale = 1.0f / sqrtf((float)hd);
     const bool half = kv->type == TYPE_F16;
     const struct type_traits *tt = type_traits(kv->type); /* dots of cache rows with float queries */
     const size_t krow = (size_t)kv->k_dim * kv->elem, vrow = (size_t)kv->v_dim * kv->elem;
-    if (nh > ATT_HEADS_MAX) nh = ATT_HEADS_MAX;
     float qh[nh][hd];
     const void *qp[ATT_HEADS_MAX];
     uint16_t acc16[half ? nh * hdv : 1];

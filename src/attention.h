@@ -11,7 +11,7 @@
 /* Most query heads one attention() call takes. */
 #define ATT_HEADS_MAX 8
 
-/* For heads head0 ..< head0 + n_heads (at most ATT_HEADS_MAX): their rows of
+/* For heads head0 ..< head0 + n_heads (up to ATT_HEADS_MAX go together): their rows of
  * out (n_head × head_dim_v) = softmax(q·K[0..pos] · scale) · V, reading K/V
  * block by block with a running softmax (no score matrix). Each head's
  * result is the same whichever heads go with it. */
