@@ -106,13 +106,13 @@ static const struct type_traits ref_table[TYPE_COUNT] = {
 #else
 #define F16_SIMD .to_float = f16_to_float_ref, .vec_dot = f16_dot_ref
 #endif
-/* The 32-element block types: activations rearranged into octs (oct.c). */
 /* Two weight rows per call where the AVX-512 oct kernels run (oct.c). */
 #if QUANT_AVX512
 #define ROWS2(name) .vec_dot_rows2 = name##_dot_rows2_avx2
 #else
 #define ROWS2(name) .vec_dot_rows2 = NULL
 #endif
+/* The 32-element block types: activations rearranged into octs (oct.c). */
 #define OCT_ROWS .rows_prepare = q8_0_oct_prepare, .rows_size = q8_0_oct_size
 #define OCT1_ROWS .rows_prepare = q8_1_oct_prepare, .rows_size = q8_1_oct_size
 static const struct type_traits simd_table[TYPE_COUNT] = {

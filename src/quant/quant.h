@@ -44,6 +44,10 @@ enum ggml_type {
 typedef void (*to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*from_float_fn)(const float *src, void *dst, int64_t n);
 typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
+/* out[r] = vec_dot(n, w[r], x[r]) for r < count (at most VEC_DOT_ROWS_MAX),
+ * bit for bit: independent dots (query heads against their keys) sharing
+ * their reductions. */
+typedef void (*vec_dot_many_fn)(int64_t n, const void *const *w, const void *const *x, int count, float *out);
 /* out[b * out_stride] = the dot of weight row w with activation row b, for
  * b < nrows (1 <= nrows <= VEC_DOT_ROWS_MAX), the rows at x + b * x_row_bytes
  * in the type's row layout (see rows_prepare). Every result is bit-identical
@@ -51,10 +55,6 @@ typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
  * is and wherever the row sits in the batch: each weight block is unpacked
  * once and reused for all rows, but every row is accumulated in the same
  * order as vec_dot accumulates it. */
-/* out[r] = vec_dot(n, w[r], x[r]) for r < count (at most VEC_DOT_ROWS_MAX),
- * bit for bit: independent dots (query heads against their keys) sharing
- * their reductions. */
-typedef void (*vec_dot_many_fn)(int64_t n, const void *const *w, const void *const *x, int count, float *out);
 typedef void (*vec_dot_rows_fn)(int64_t n, const void *w, const void *x, size_t x_row_bytes, int nrows,
                                 float *out, size_t out_stride);
 /* vec_dot_rows for two weight rows, w and w + w_row_bytes: row 0's dot with
