@@ -3,6 +3,7 @@
  */
 #include "hugemem.h"
 
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,7 +16,10 @@ void *huge_alloc(struct huge_region *r, size_t bytes)
     r->map = NULL;
     r->map_bytes = 0;
     const size_t span = (bytes + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-    if (bytes == 0 || span < bytes || span > SIZE_MAX - HUGE_PAGE) return NULL;
+    if (bytes == 0 || span < bytes || span > SIZE_MAX - HUGE_PAGE) {
+        errno = ENOMEM;
+        return NULL;
+    }
     /* one huge page more than needed, to start on a boundary */
     void *p = mmap(NULL, span + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return NULL;

@@ -21,7 +21,7 @@ struct huge_region {
 
 /* bytes of zeroed memory starting on a 2 MiB boundary, asked to be backed by
  * huge pages (a hint: the kernel may still use 4 KiB pages). Pages become
- * resident when first touched. NULL when the mapping fails. */
+ * resident when first touched. NULL (and errno set) when the mapping fails. */
 void *huge_alloc(struct huge_region *r, size_t bytes);
 void huge_free(struct huge_region *r);
 
