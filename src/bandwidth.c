@@ -11,13 +11,14 @@
  */
 #include "bandwidth.h"
 
+#include "hugemem.h"
+
 #include <stdbool.h>
 
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -27,7 +28,6 @@
 
 #define MIN_BYTES ((size_t)64 << 20)
 #define RUNS 5
-#define HUGE_PAGE ((size_t)2 << 20)
 
 static double now_s(void)
 {
@@ -99,8 +99,9 @@ static size_t probe_bytes(size_t llc)
 }
 
 struct bandwidth_probe {
-    uint8_t *map, *buf;
-    size_t mapped, slice;
+    struct huge_region region;
+    uint8_t *buf;
+    size_t slice;
     int n_threads;
 };
 
@@ -116,25 +117,17 @@ static struct bandwidth_probe *probe_new(int n_threads, struct bandwidth_result 
 
     /* Each thread gets an equal slice, a multiple of the 256-byte loop step. */
     size_t bytes = probe_bytes(r->llc_bytes);
-    p->map = MAP_FAILED;
     for (;; bytes /= 2) { /* out of address space or memory: try half */
         p->slice = bytes / (size_t)n_threads / 256 * 256;
-        p->mapped = p->slice * (size_t)n_threads + HUGE_PAGE;
-        p->map = mmap(NULL, p->mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p->map != MAP_FAILED || bytes < 2 * MIN_BYTES) break;
+        /* in huge pages: far fewer faults to fill it, TLB misses to read it */
+        if (p->slice) p->buf = huge_alloc(&p->region, p->slice * (size_t)n_threads);
+        if (p->buf || bytes < 2 * MIN_BYTES) break;
     }
-    if (p->map == MAP_FAILED || p->slice == 0) {
-        if (p->map != MAP_FAILED) munmap(p->map, p->mapped);
+    if (!p->buf) {
         free(p);
         return NULL;
     }
     const size_t total = p->slice * (size_t)n_threads;
-    /* Huge-page aligned, so transparent huge pages can back all of it: far
-     * fewer page faults to fill it and TLB misses to read it. */
-    p->buf = (uint8_t *)(((uintptr_t)p->map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-#ifdef MADV_HUGEPAGE
-    madvise(p->buf, total, MADV_HUGEPAGE); /* a hint only */
-#endif
 
     /* First touch by the thread that will read the slice (NUMA-local pages). */
 #pragma omp parallel num_threads(n_threads)
@@ -196,7 +189,7 @@ double bandwidth_probe_run(struct bandwidth_probe *p, double min_seconds)
 void bandwidth_probe_free(struct bandwidth_probe *p)
 {
     if (!p) return;
-    munmap(p->map, p->mapped);
+    huge_free(&p->region);
     free(p);
 }
 
