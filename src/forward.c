@@ -14,11 +14,13 @@
 #include <limits.h>
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attention.h"
+#include "pool.h"
 #include "vecmath.h"
 
 static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
@@ -86,6 +88,8 @@ struct context *context_new(const struct model *m, const struct context_params *
         context_free(c);
         return NULL;
     }
+    /* No threads to be had: OpenMP's then (pool_run with no pool). */
+    c->pool = pool_new(omp_get_max_threads());
     return c;
 }
 
@@ -94,6 +98,7 @@ void context_free(struct context *c)
     if (!c) return;
     kv_free(&c->kv);
     matmul_scratch_free(&c->ms);
+    pool_free(c->pool);
     free(c->x); free(c->xb); free(c->q); free(c->k); free(c->v);
     free(c->att); free(c->hb); free(c->hb2); free(c->rope); free(c->logits_in);
     free(c);
@@ -115,6 +120,30 @@ static void add_bias(float *y, const float *bias, int B, int n)
         for (int i = 0; i < n; i++) y[(size_t)b * n + i] += bias[i];
 }
 
+/* Attention calls (item, group of heads) of one layer, taken in turn by the
+ * threads. */
+struct attention_run {
+    struct context *c;
+    int l;
+    const int *pos, *seq;
+    int per, n_calls, n_items; /* heads per call, calls per item, items */
+    _Atomic int next;
+};
+
+static void attention_run_thread(void *arg, int i, int n)
+{
+    struct attention_run *r = arg;
+    struct context *c = r->c;
+    const struct hparams *hp = &c->m->hp;
+    const size_t qd = (size_t)hp->n_head * hp->head_dim, od = (size_t)hp->n_head * hp->head_dim_v;
+    (void)i, (void)n;
+    for (int t; (t = atomic_fetch_add_explicit(&r->next, 1, memory_order_relaxed)) < r->n_items * r->n_calls;) {
+        const int b = t / r->n_calls, h0 = t % r->n_calls * r->per;
+        const int nh = hp->n_head - h0 < r->per ? hp->n_head - h0 : r->per;
+        attention(&c->kv, r->seq[b], r->l, r->pos[b], c->q + b * qd, c->att + b * od, hp, h0, nh);
+    }
+}
+
 /* Attention block of layer l for B items; x is updated in place. */
 static void attention_block(struct context *c, int l, int B, const int *pos, const int *seq,
                             enum matmul_route route)
@@ -123,7 +152,7 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
     const struct hparams *hp = &m->hp;
     const struct layer *ly = &m->layers[l];
     const int D = hp->dim, qd = hp->n_head * hp->head_dim, kd = hp->n_kv_head * hp->head_dim,
-              vd = hp->n_kv_head * hp->head_dim_v, od = hp->n_head * hp->head_dim_v;
+              vd = hp->n_kv_head * hp->head_dim_v;
 
     for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->attn_norm, D, hp->rms_eps);
     float *const qkv[] = {c->q, c->k, c->v};
@@ -148,19 +177,17 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
         kv_store(&c->kv, kv_v(&c->kv, seq[b], l, pos[b]), c->v + (size_t)b * vd, vd);
     }
 
-    /* two calls or more per thread, so that the dynamic schedule can even out */
-    const int min_calls = (2 * omp_get_max_threads() + B - 1) / B;
-    const int n_head = hp->n_head, per = attention_heads_per_call(hp, &c->kv, min_calls);
-    const int n_calls = (n_head + per - 1) / per;
+    /* two calls or more per thread, so that taking them in turn can even out */
+    const int n_threads = pool_threads(c->ms.pool);
+    const int min_calls = (2 * n_threads + B - 1) / B;
+    const int per = attention_heads_per_call(hp, &c->kv, min_calls);
+    struct attention_run run = {.c = c, .l = l, .pos = pos, .seq = seq, .per = per,
+                                .n_calls = (hp->n_head + per - 1) / per, .n_items = B};
+    atomic_init(&run.next, 0);
     /* Work ≈ keys visited × head size; tiny models and short contexts stay on one thread. */
     long work = 0;
-    for (int b = 0; b < B; b++) work += (long)(pos[b] + 1) * n_head * (hp->head_dim + hp->head_dim_v);
-#pragma omp parallel for collapse(2) schedule(dynamic, 1) if (work >= (1 << 15))
-    for (int b = 0; b < B; b++)
-        for (int g = 0; g < n_calls; g++) {
-            const int h0 = g * per, nh = n_head - h0 < per ? n_head - h0 : per;
-            attention(&c->kv, seq[b], l, pos[b], c->q + (size_t)b * qd, c->att + (size_t)b * od, hp, h0, nh);
-        }
+    for (int b = 0; b < B; b++) work += (long)(pos[b] + 1) * hp->n_head * (hp->head_dim + hp->head_dim_v);
+    pool_run(c->ms.pool, work >= (1 << 15) ? n_threads : 1, attention_run_thread, &run);
 
     matmul(&c->ms, c->xb, c->att, &ly->wo, B, route);
     for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];
@@ -217,6 +244,10 @@ static int forward_chunk(struct context *c, int B, const int32_t *tokens, const 
         if (!kv_prepare_write(&c->kv, seq[b], pos[b])) return -1;
     const bool batch = one_seq && c->p.gemm_min_batch > 0 && B >= c->p.gemm_min_batch;
     const enum matmul_route route = batch ? prompt_route(c) : MATMUL_ROWS;
+    /* A pass with sgemm in it runs all on OpenMP's threads: OpenBLAS's
+     * threads spin for milliseconds after each call, and the pool's beside
+     * them would fight them for the cores. */
+    c->ms.pool = batch && !forward_batch_invariant(c) ? NULL : c->pool;
 
     for (int b = 0; b < B; b++) {
         tensor_row_to_float(&m->tok_embd, tokens[b], c->x + (size_t)b * hp->dim);

@@ -33,7 +33,8 @@ struct context {
     const struct model *m;
     struct context_params p;
     struct kv_cache kv;
-    struct matmul_scratch ms;
+    struct pool *pool;         /* threads of the passes without sgemm (NULL: OpenMP's) */
+    struct matmul_scratch ms;  /* ms.pool: this pass's threads */
     /* Activations for n_batch items. */
     float *x, *xb, *q, *k, *v, *att, *hb, *hb2, *rope;
     float *logits_in;    /* normed hidden states of the rows that want logits */

@@ -4,6 +4,8 @@
  */
 #include "matmul.h"
 
+#include "pool.h"
+
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -227,14 +229,16 @@ static int64_t range_left(struct tile_range *r)
     return range_hi(b) - range_lo(b);
 }
 
-/* Up to n tiles from the front: [*t0, *t1). False when none are left. */
+/* Up to n tiles from the front: [*t0, *t1). False when none are left. Near
+ * the end of the range the takes shrink to a quarter of what is left, so
+ * that the threads run out within a few rows of each other. */
 static bool range_take_front(struct tile_range *r, int64_t n, int64_t *t0, int64_t *t1)
 {
     uint64_t b = atomic_load_explicit(&r->bounds, memory_order_relaxed);
     for (;;) {
-        const int64_t lo = range_lo(b), hi = range_hi(b);
+        const int64_t lo = range_lo(b), hi = range_hi(b), quarter = (hi - lo + 3) / 4;
         if (lo >= hi) return false;
-        const int64_t end = hi - lo < n ? hi : lo + n;
+        const int64_t end = lo + (quarter < n ? quarter : n);
         if (atomic_compare_exchange_weak(&r->bounds, &b, range_pack(end, hi))) {
             *t0 = lo, *t1 = end;
             return true;
@@ -255,6 +259,70 @@ static bool range_steal_back(struct tile_range *r, int64_t *t0, int64_t *t1)
             return true;
         }
     }
+}
+
+/* Activation rows b0 ..< b1 of x (cols wide) in the form tt's row kernels
+ * read, at dst (row stride xrb); tmp holds one plain quantized row. */
+static void quantize_act_rows(const struct type_traits *tt, const float *x, int64_t cols, char *dst, size_t xrb,
+                              char *tmp, int b0, int b1)
+{
+    for (int b = b0; b < b1; b++) {
+        if (tt->rows_prepare) {
+            quantize_activations(tt->vec_dot_type, x + (size_t)b * cols, tmp, cols);
+            tt->rows_prepare(tmp, dst + xrb * b, cols);
+        } else {
+            quantize_activations(tt->vec_dot_type, x + (size_t)b * cols, dst + xrb * b, cols);
+        }
+    }
+}
+
+/* One window of a row-dot job split into ranges, one per thread. */
+struct rows_run {
+    const struct rows_job *job;
+    struct tile_range *ranges;
+    int n_ranges;
+    int64_t base, front; /* the window's first tile; tiles per take */
+};
+
+static void rows_run_thread(void *arg, int me, int n_threads)
+{
+    struct rows_run *run = arg;
+    (void)n_threads; /* fewer threads than ranges: the others' are stolen */
+    int64_t t0, t1;
+    while (range_take_front(&run->ranges[me], run->front, &t0, &t1)) rows_tiles(run->job, run->base + t0, run->base + t1);
+    for (;;) {
+        int victim = -1;
+        int64_t most = 0;
+        for (int r = 0; r < run->n_ranges; r++) {
+            const int64_t left = range_left(&run->ranges[r]);
+            if (left > most) most = left, victim = r;
+        }
+        if (victim < 0) break;
+        if (!range_steal_back(&run->ranges[victim], &t0, &t1)) continue;
+        /* The loot becomes this thread's range, open to stealing in turn.
+         * Nobody else writes an empty range: a steal from it fails without
+         * a write. */
+        atomic_store_explicit(&run->ranges[me].bounds, range_pack(t0, t1), memory_order_relaxed);
+        while (range_take_front(&run->ranges[me], run->front, &t0, &t1))
+            rows_tiles(run->job, run->base + t0, run->base + t1);
+    }
+}
+
+/* Activation rows to quantize, in equal parts per thread. */
+struct quant_run {
+    const struct type_traits *tt;
+    const float *x;
+    int64_t cols;
+    char *dst, *tmp;
+    size_t xrb, tmp_bytes;
+    int B;
+};
+
+static void quant_run_thread(void *arg, int i, int n)
+{
+    const struct quant_run *q = arg;
+    quantize_act_rows(q->tt, q->x, q->cols, q->dst, q->xrb, q->tmp + q->tmp_bytes * i, q->B * i / n,
+                      q->B * (i + 1) / n);
 }
 
 /* Row dots for several weights that share the input x (Q/K/V, gate/up): one
@@ -295,27 +363,17 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
         first_row[i + 1] = first_row[i] + m[i].rows;
     }
     /* Many rows (prompts of several sequences) are quantized in parallel,
-     * each with its own plain row. */
-    const bool par_q = B >= 16;
-    const size_t ntmp = par_q ? (size_t)B : 1;
+     * each thread with its own plain row. */
+    const int n_quant = B >= 16 ? pool_threads(s->pool) : 1;
     /* 64-byte aligned: the row kernels' 32-byte activation loads must not
      * straddle cache lines (that alone cost ~25 % with 8 rows) */
-    if (!grow(&s->qx, &s->qx_cap, total + tmp * ntmp + 64)) return false;
+    if (!grow(&s->qx, &s->qx_cap, total + tmp * (size_t)n_quant + 64)) return false;
     char *const qx = (char *)s->qx + (-(uintptr_t)s->qx & 63), *const qtmp = qx + total;
     for (int i = 0; i < n; i++) {
         if (!m[i].owner) continue;
-        const struct type_traits *tt = m[i].tt;
-#pragma omp parallel for schedule(static) if (par_q)
-        for (int b = 0; b < B; b++) {
-            char *dst = qx + m[i].xoff + m[i].xrb * b;
-            if (tt->rows_prepare) {
-                char *row = qtmp + (par_q ? tmp * b : 0);
-                quantize_activations(tt->vec_dot_type, x + (size_t)b * cols, row, cols);
-                tt->rows_prepare(row, dst, cols);
-            } else {
-                quantize_activations(tt->vec_dot_type, x + (size_t)b * cols, dst, cols);
-            }
-        }
+        struct quant_run q = {.tt = m[i].tt, .x = x, .cols = cols, .dst = qx + m[i].xoff, .tmp = qtmp,
+                              .xrb = m[i].xrb, .tmp_bytes = tmp, .B = B};
+        pool_run(s->pool, n_quant, quant_run_thread, &q);
     }
     job.qx = qx;
     for (int i = 0; i < n; i++)
@@ -326,7 +384,7 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
     const int64_t all_rows = first_row[n];
     job.tile = B > 1 ? ROW_TILE : 1;
     const int64_t n_tiles = (all_rows + job.tile - 1) / job.tile;
-    const int n_ranges = all_rows * cols * B >= PARALLEL_MIN_WORK ? omp_get_max_threads() : 1;
+    const int n_ranges = all_rows * cols * B >= PARALLEL_MIN_WORK ? pool_threads(s->pool) : 1;
     /* Decode reads every weight byte once, so what matters is the memory
      * streams. Each thread walks its own contiguous range front to back (one
      * long stream the prefetchers keep up with); one that finishes early
@@ -342,23 +400,8 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
         struct tile_range ranges[n_ranges];
         for (int r = 0; r < n_ranges; r++)
             atomic_init(&ranges[r].bounds, range_pack(n_win * r / n_ranges, n_win * (r + 1) / n_ranges));
-#pragma omp parallel num_threads(n_ranges) if (n_ranges > 1)
-        {
-            const int me = omp_get_thread_num();
-            int64_t t0, t1;
-            if (me < n_ranges)
-                while (range_take_front(&ranges[me], front, &t0, &t1)) rows_tiles(&job, base + t0, base + t1);
-            for (;;) {
-                int victim = -1;
-                int64_t most = 0;
-                for (int r = 0; r < n_ranges; r++) {
-                    const int64_t left = range_left(&ranges[r]);
-                    if (left > most) most = left, victim = r;
-                }
-                if (victim < 0) break;
-                if (range_steal_back(&ranges[victim], &t0, &t1)) rows_tiles(&job, base + t0, base + t1);
-            }
-        }
+        struct rows_run run = {.job = &job, .ranges = ranges, .n_ranges = n_ranges, .base = base, .front = front};
+        pool_run(s->pool, n_ranges, rows_run_thread, &run);
     }
     return true;
 }

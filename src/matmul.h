@@ -4,8 +4,9 @@
  * Two routes:
  *  - row dots: activations are quantized once to the weight type's
  *    vec_dot_type, then each weight row meets up to VEC_DOT_ROWS_MAX
- *    activation rows per kernel call, rows split across OpenMP threads. A
- *    row's result never depends on the batch size or the thread count.
+ *    activation rows per kernel call, rows split across the threads of the
+ *    scratch's pool (pool.h). A row's result never depends on the batch
+ *    size or the thread count.
  *  - GEMM: weights are dequantized tile by tile to F32 and multiplied with
  *    OpenBLAS sgemm (F32 weights go to sgemm directly).
  * Decode takes row dots. Prompt batches take sgemm for float weights, and
@@ -22,7 +23,10 @@
 
 #define MATMUL_MANY_MAX 4
 
+struct pool;
+
 struct matmul_scratch {
+    struct pool *pool; /* threads for the row kernels, not owned (NULL: OpenMP's) */
     void *qx;          /* quantized activations */
     size_t qx_cap;
     float *tile;       /* dequantized weight tile */

@@ -2,8 +2,9 @@
  * test_matmul.c — the matmul layer over whole weight matrices: every output
  * row equals the dot of its dequantized weights with the input (within the
  * rounding of quantized activations), and the row route gives the same bits
- * for a row whatever the batch size, the thread count and the way the
- * columns are split into spans (FFN-down shapes take several).
+ * for a row whatever the batch size, the thread count (OpenMP's or the
+ * pool's) and the way the columns are split into spans (FFN-down shapes take
+ * several).
  */
 #include "testutil.h"
 
@@ -11,6 +12,7 @@
 #include <omp.h>
 
 #include "matmul.h"
+#include "pool.h"
 
 static uint64_t rng = 0x2545F4914F6CDD1Dull;
 static float frand(void)
@@ -79,6 +81,22 @@ static void check_type(enum ggml_type type, int64_t cols)
                 fail_msg("%s cols %lld: batch of %d on %d threads differs from one row at a time",
                          type_traits(type)->name, (long long)cols, B, th);
         }
+    }
+    /* the same on the thread pool that decode uses, of 1 to 3 threads */
+    for (int th = 1; th <= 3; th++) {
+        struct matmul_scratch ps = {.pool = pool_new(th)};
+        assert_non_null(ps.pool);
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            const int B = sizes[k];
+            const enum matmul_route route = B >= 8 ? MATMUL_PROMPT : MATMUL_ROWS;
+            if (matmul_uses_gemm(&m.t, route)) continue;
+            matmul(&ps, y, x, &m.t, B, route);
+            if (memcmp(y, one, (size_t)B * ROWS * sizeof *y))
+                fail_msg("%s cols %lld: batch of %d on a pool of %d threads differs from one row at a time",
+                         type_traits(type)->name, (long long)cols, B, th);
+        }
+        pool_free(ps.pool);
+        matmul_scratch_free(&ps);
     }
     /* Rows are split into one range per thread; a thread that is done takes
      * from the others' ranges. A matmul inside a parallel region gets a team
