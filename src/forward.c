@@ -113,11 +113,90 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
     for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
 }
 
-static void add_bias(float *y, const float *bias, int B, int n)
+static void add_bias(float *y, const float *bias, int n)
 {
     if (!bias) return;
-    for (int b = 0; b < B; b++)
-        for (int i = 0; i < n; i++) y[(size_t)b * n + i] += bias[i];
+    for (int i = 0; i < n; i++) y[i] += bias[i];
+}
+
+/* The steps of a layer that work on each item's rows alone (norms, RoPE,
+ * SwiGLU, residuals): with several items they split over the pass's threads
+ * by items, each item's arithmetic unchanged. */
+struct item_step {
+    struct context *c;
+    int l;                   /* layer */
+    const int *pos, *seq;
+    void (*fn)(struct context *c, int l, int b, const int *pos, const int *seq);
+    int B;
+};
+
+static void item_step_thread(void *arg, int i, int n)
+{
+    const struct item_step *s = arg;
+    for (int b = s->B * i / n; b < s->B * (i + 1) / n; b++) s->fn(s->c, s->l, b, s->pos, s->seq);
+}
+
+static void for_each_item(struct context *c, int l, int B, const int *pos, const int *seq,
+                          void (*fn)(struct context *, int, int, const int *, const int *))
+{
+    struct item_step s = {.c = c, .l = l, .pos = pos, .seq = seq, .fn = fn, .B = B};
+    pool_run(c->ms.pool, B >= 2 ? pool_threads(c->ms.pool) : 1, item_step_thread, &s);
+}
+
+static void attn_norm_item(struct context *c, int l, int b, const int *pos, const int *seq)
+{
+    const struct hparams *hp = &c->m->hp;
+    const size_t D = (size_t)hp->dim;
+    (void)pos, (void)seq;
+    rmsnorm(c->xb + b * D, c->x + b * D, c->m->layers[l].attn_norm, hp->dim, hp->rms_eps);
+}
+
+static void ffn_norm_item(struct context *c, int l, int b, const int *pos, const int *seq)
+{
+    const struct hparams *hp = &c->m->hp;
+    const size_t D = (size_t)hp->dim;
+    (void)pos, (void)seq;
+    rmsnorm(c->xb + b * D, c->x + b * D, c->m->layers[l].ffn_norm, hp->dim, hp->rms_eps);
+}
+
+/* x += xb: a block's output joins the residual stream. */
+static void residual_item(struct context *c, int l, int b, const int *pos, const int *seq)
+{
+    const size_t D = (size_t)c->m->hp.dim;
+    (void)l, (void)pos, (void)seq;
+    for (size_t i = b * D; i < (b + 1) * D; i++) c->x[i] += c->xb[i];
+}
+
+static void swiglu_item(struct context *c, int l, int b, const int *pos, const int *seq)
+{
+    const size_t F = (size_t)c->m->hp.ffn_dim;
+    (void)l, (void)pos, (void)seq;
+    swiglu(c->hb + b * F, c->hb2 + b * F, F);
+}
+
+/* Item b's new q, k, v: biases, QK norms, RoPE; k and v into the cache. */
+static void qkv_item(struct context *c, int l, int b, const int *pos, const int *seq)
+{
+    const struct model *m = c->m;
+    const struct hparams *hp = &m->hp;
+    const struct layer *ly = &m->layers[l];
+    const size_t qd = (size_t)hp->n_head * hp->head_dim, kd = (size_t)hp->n_kv_head * hp->head_dim,
+                 vd = (size_t)hp->n_kv_head * hp->head_dim_v;
+    float *q = c->q + b * qd, *k = c->k + b * kd, *v = c->v + b * vd;
+    add_bias(q, ly->bq, (int)qd);
+    add_bias(k, ly->bk, (int)kd);
+    add_bias(v, ly->bv, (int)vd);
+    if (ly->q_norm) {
+        for (int h = 0; h < hp->n_head; h++)
+            rmsnorm(q + h * hp->head_dim, q + h * hp->head_dim, ly->q_norm, hp->head_dim, hp->rms_eps);
+        for (int h = 0; h < hp->n_kv_head; h++)
+            rmsnorm(k + h * hp->head_dim, k + h * hp->head_dim, ly->k_norm, hp->head_dim, hp->rms_eps);
+    }
+    const float *cs = c->rope + (size_t)b * (hp->n_rot + 2);
+    rope_apply(q, hp->n_head, cs, hp, m->arch->rope);
+    rope_apply(k, hp->n_kv_head, cs, hp, m->arch->rope);
+    kv_store(&c->kv, kv_k(&c->kv, seq[b], l, pos[b]), k, (int)kd);
+    kv_store(&c->kv, kv_v(&c->kv, seq[b], l, pos[b]), v, (int)vd);
 }
 
 /* Attention calls (item, group of heads) of one layer, taken in turn by the
@@ -151,31 +230,12 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
     const struct model *m = c->m;
     const struct hparams *hp = &m->hp;
     const struct layer *ly = &m->layers[l];
-    const int D = hp->dim, qd = hp->n_head * hp->head_dim, kd = hp->n_kv_head * hp->head_dim,
-              vd = hp->n_kv_head * hp->head_dim_v;
 
-    for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->attn_norm, D, hp->rms_eps);
+    for_each_item(c, l, B, pos, seq, attn_norm_item);
     float *const qkv[] = {c->q, c->k, c->v};
     const struct tensor *const wqkv[] = {&ly->wq, &ly->wk, &ly->wv};
     matmul_many(&c->ms, 3, qkv, c->xb, wqkv, B, route);
-    add_bias(c->q, ly->bq, B, qd);
-    add_bias(c->k, ly->bk, B, kd);
-    add_bias(c->v, ly->bv, B, vd);
-
-    for (int b = 0; b < B; b++) {
-        float *q = c->q + (size_t)b * qd, *k = c->k + (size_t)b * kd;
-        if (ly->q_norm) {
-            for (int h = 0; h < hp->n_head; h++)
-                rmsnorm(q + h * hp->head_dim, q + h * hp->head_dim, ly->q_norm, hp->head_dim, hp->rms_eps);
-            for (int h = 0; h < hp->n_kv_head; h++)
-                rmsnorm(k + h * hp->head_dim, k + h * hp->head_dim, ly->k_norm, hp->head_dim, hp->rms_eps);
-        }
-        const float *cs = c->rope + (size_t)b * (hp->n_rot + 2);
-        rope_apply(q, hp->n_head, cs, hp, m->arch->rope);
-        rope_apply(k, hp->n_kv_head, cs, hp, m->arch->rope);
-        kv_store(&c->kv, kv_k(&c->kv, seq[b], l, pos[b]), k, kd);
-        kv_store(&c->kv, kv_v(&c->kv, seq[b], l, pos[b]), c->v + (size_t)b * vd, vd);
-    }
+    for_each_item(c, l, B, pos, seq, qkv_item);
 
     /* two calls or more per thread, so that taking them in turn can even out */
     const int n_threads = pool_threads(c->ms.pool);
@@ -190,21 +250,19 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
     pool_run(c->ms.pool, work >= (1 << 15) ? n_threads : 1, attention_run_thread, &run);
 
     matmul(&c->ms, c->xb, c->att, &ly->wo, B, route);
-    for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];
+    for_each_item(c, l, B, pos, seq, residual_item);
 }
 
 static void ffn_block(struct context *c, int l, int B, enum matmul_route route)
 {
-    const struct hparams *hp = &c->m->hp;
     const struct layer *ly = &c->m->layers[l];
-    const int D = hp->dim, F = hp->ffn_dim;
-    for (int b = 0; b < B; b++) rmsnorm(c->xb + (size_t)b * D, c->x + (size_t)b * D, ly->ffn_norm, D, hp->rms_eps);
+    for_each_item(c, l, B, NULL, NULL, ffn_norm_item);
     float *const gate_up[] = {c->hb, c->hb2};
     const struct tensor *const wgu[] = {&ly->w_gate, &ly->w_up};
     matmul_many(&c->ms, 2, gate_up, c->xb, wgu, B, route);
-    swiglu(c->hb, c->hb2, (size_t)B * F);
+    for_each_item(c, l, B, NULL, NULL, swiglu_item);
     matmul(&c->ms, c->xb, c->hb, &ly->w_down, B, route);
-    for (size_t i = 0; i < (size_t)B * D; i++) c->x[i] += c->xb[i];
+    for_each_item(c, l, B, NULL, NULL, residual_item);
 }
 
 static enum matmul_route prompt_route(const struct context *c)
