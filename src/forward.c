@@ -302,9 +302,9 @@ static int forward_chunk(struct context *c, int B, const int32_t *tokens, const 
         if (!kv_prepare_write(&c->kv, seq[b], pos[b])) return -1;
     const bool batch = one_seq && c->p.gemm_min_batch > 0 && B >= c->p.gemm_min_batch;
     const enum matmul_route route = batch ? prompt_route(c) : MATMUL_ROWS;
-    /* A pass with sgemm in it runs all on OpenMP's threads: OpenBLAS's
-     * threads spin for milliseconds after each call, and the pool's beside
-     * them would fight them for the cores. */
+    /* A pass with sgemm in it runs all on OpenMP's threads: OpenBLAS runs
+     * on them, they spin for milliseconds after each call, and the pool's
+     * beside them would fight them for the cores. */
     c->ms.pool = batch && !forward_batch_invariant(c) ? NULL : c->pool;
 
     for (int b = 0; b < B; b++) {

@@ -229,16 +229,23 @@ static int64_t range_left(struct tile_range *r)
     return range_hi(b) - range_lo(b);
 }
 
-/* Up to n tiles from the front: [*t0, *t1). False when none are left. Near
- * the end of the range the takes shrink to a quarter of what is left, so
- * that the threads run out within a few rows of each other. */
+/* Tiles to take from the front of a range with `left` tiles: up to n, and
+ * near the end a quarter of what is left, so that the threads run out
+ * within a few rows of each other. */
+static int64_t take_count(int64_t left, int64_t n)
+{
+    const int64_t quarter = (left + 3) / 4;
+    return quarter < n ? quarter : n;
+}
+
+/* Tiles from the front: [*t0, *t1). False when none are left. */
 static bool range_take_front(struct tile_range *r, int64_t n, int64_t *t0, int64_t *t1)
 {
     uint64_t b = atomic_load_explicit(&r->bounds, memory_order_relaxed);
     for (;;) {
-        const int64_t lo = range_lo(b), hi = range_hi(b), quarter = (hi - lo + 3) / 4;
+        const int64_t lo = range_lo(b), hi = range_hi(b);
         if (lo >= hi) return false;
-        const int64_t end = lo + (quarter < n ? quarter : n);
+        const int64_t end = lo + take_count(hi - lo, n);
         if (atomic_compare_exchange_weak(&r->bounds, &b, range_pack(end, hi))) {
             *t0 = lo, *t1 = end;
             return true;
@@ -299,10 +306,13 @@ static void rows_run_thread(void *arg, int me, int n_threads)
         }
         if (victim < 0) break;
         if (!range_steal_back(&run->ranges[victim], &t0, &t1)) continue;
-        /* The loot becomes this thread's range, open to stealing in turn.
-         * Nobody else writes an empty range: a steal from it fails without
-         * a write. */
-        atomic_store_explicit(&run->ranges[me].bounds, range_pack(t0, t1), memory_order_relaxed);
+        /* The thief's first take is its own at once (each steal makes
+         * progress); the rest of the loot becomes its range, open to
+         * stealing in turn. Nobody else writes an empty range: a steal from
+         * it fails without a write. */
+        const int64_t first = t0 + take_count(t1 - t0, run->front);
+        atomic_store_explicit(&run->ranges[me].bounds, range_pack(first, t1), memory_order_relaxed);
+        rows_tiles(run->job, run->base + t0, run->base + first);
         while (range_take_front(&run->ranges[me], run->front, &t0, &t1))
             rows_tiles(run->job, run->base + t0, run->base + t1);
     }

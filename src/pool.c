@@ -29,6 +29,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +46,8 @@ static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
 #endif
 }
 
@@ -74,7 +78,6 @@ struct pool {
     _Alignas(64) _Atomic uint32_t gen;
     _Atomic int sleepers;
     _Alignas(64) _Atomic int done;
-    char pad[64 - sizeof(_Atomic int)];
 };
 
 static void futex_wait(_Atomic uint32_t *word, uint32_t expected)
@@ -136,15 +139,71 @@ static void wait_done(struct pool *p)
     }
 }
 
+/* OpenMP's threads told to spin without end (they would share the cores
+ * with the pool's for good). */
+static bool openmp_spins_forever(void)
+{
+    const char *policy = getenv("OMP_WAIT_POLICY");
+    return policy && strcasecmp(policy, "active") == 0;
+}
+
+/* The CPUs of OpenMP place `place` (places are set by OMP_PLACES or
+ * OMP_PROC_BIND); false when it has none. */
+static bool place_cpus(int place, cpu_set_t *set)
+{
+    const int n = omp_get_place_num_procs(place);
+    if (n <= 0) return false;
+    int ids[n];
+    omp_get_place_proc_ids(place, ids);
+    CPU_ZERO(set);
+    for (int k = 0; k < n; k++)
+        if (ids[k] >= 0 && ids[k] < CPU_SETSIZE) CPU_SET(ids[k], set);
+    return true;
+}
+
+/* CPUs the team can run on. With OpenMP binding its threads to places, the
+ * caller is pinned to its place and a thread it starts would inherit that
+ * one place: then the places count. */
+static long team_cpus(void)
+{
+    const int places = omp_get_num_places();
+    if (places > 0 && omp_get_proc_bind() != omp_proc_bind_false) {
+        long cpus = 0;
+        for (int q = 0; q < places; q++) cpus += omp_get_place_num_procs(q);
+        return cpus;
+    }
+    cpu_set_t set;
+    return sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+/* Starts worker i. Bound like OpenMP's thread i under "close" binding (the
+ * i-th place after the caller's) when OpenMP binds its threads. */
+static bool start_worker(struct pool *p, int i)
+{
+    struct worker *w = &p->workers[i];
+    *w = (struct worker){.pool = p, .id = i};
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr)) return false;
+    const int places = omp_get_num_places();
+    cpu_set_t set;
+    if (places > 0 && omp_get_proc_bind() != omp_proc_bind_false && omp_get_place_num() >= 0 &&
+        place_cpus((omp_get_place_num() + i) % places, &set))
+        pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+    const bool ok = pthread_create(&w->thread, &attr, worker_main, w) == 0;
+    pthread_attr_destroy(&attr);
+    if (ok) pthread_setname_np(w->thread, "infer-pool");
+    return ok;
+}
+
 struct pool *pool_new(int n_threads)
 {
     if (n_threads < 1) n_threads = 1;
+    if (openmp_spins_forever()) return NULL;
     struct pool *p = aligned_alloc(64, sizeof *p);
     if (!p) return NULL;
     /* Spinning threads that outnumber the CPUs keep the working ones off
      * them (libgomp throttles its spinning then too). */
-    cpu_set_t set;
-    const long cpus = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set) : sysconf(_SC_NPROCESSORS_ONLN);
+    const long cpus = team_cpus();
     *p = (struct pool){.n_threads = n_threads, .crowded = cpus > 0 && n_threads > cpus};
     atomic_init(&p->gen, 0);
     atomic_init(&p->sleepers, 0);
@@ -154,16 +213,15 @@ struct pool *pool_new(int n_threads)
         free(p);
         return NULL;
     }
-    /* Workers take no signals: Ctrl-C goes to the thread that handles it. */
+    /* Workers take no asynchronous signals: Ctrl-C goes to the thread that
+     * handles it. Faults stay deliverable, so that a crash in a worker is
+     * reported (ASan's handler, a core dump) rather than killing silently. */
     sigset_t all, old;
     sigfillset(&all);
+    const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+    for (size_t k = 0; k < sizeof faults / sizeof faults[0]; k++) sigdelset(&all, faults[k]);
     pthread_sigmask(SIG_SETMASK, &all, &old);
-    for (int i = 1; i < n_threads; i++) {
-        struct worker *w = &p->workers[i];
-        *w = (struct worker){.pool = p, .id = i};
-        if (pthread_create(&w->thread, NULL, worker_main, w)) break;
-        p->n_started++;
-    }
+    for (int i = 1; i < n_threads && start_worker(p, i); i++) p->n_started++;
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (p->n_started < n_threads - 1) {
         pool_free(p);

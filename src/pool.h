@@ -9,7 +9,8 @@
  * spin on a shared word between steps and only go to sleep (and need a
  * system call to wake) after a long idle spell, such as between prompts.
  *
- * OpenMP keeps what it did: OpenBLAS's sgemm and the loops around it.
+ * OpenMP keeps the passes that call OpenBLAS's sgemm (this OpenBLAS runs on
+ * OpenMP's threads) and the loops around them.
  */
 #ifndef INFER_POOL_H
 #define INFER_POOL_H
@@ -19,15 +20,21 @@ struct pool;
 /* fn(arg, i, n) runs once for each i in 0 ..< n, each on its own thread. */
 typedef void (*pool_fn)(void *arg, int i, int n);
 
-/* A team of n_threads (the caller counts as one: n_threads - 1 are started).
- * NULL when threads cannot be started. */
+/* A team of n_threads (the caller counts as one: n_threads - 1 are started;
+ * bound to OpenMP's places when OpenMP binds its threads). NULL when threads
+ * cannot be started, or when OpenMP's threads are told to spin without end
+ * (OMP_WAIT_POLICY=active): two spinning teams would share the cores. */
 struct pool *pool_new(int n_threads);
 void pool_free(struct pool *p);
+/* The team's size; with no pool, OpenMP's thread count. */
 int pool_threads(const struct pool *p);
 
-/* Runs fn on n threads, the caller as i = 0, and returns when all n are done.
- * n is capped at the team's size; with n <= 1 (or no pool) the caller runs
- * fn(arg, 0, 1) alone. Not reentrant: fn must not use the same pool. */
+/* Runs fn(arg, i, n') for i in 0 ..< n' and returns when all are done; n'
+ * is n capped at pool_threads(p), and 1 when n <= 1 (the caller alone).
+ * With a pool, n' is that number and the caller runs i = 0. With no pool,
+ * an OpenMP region runs them, and its team may be smaller than asked: fn
+ * must split its work by the i and n' it is given. One caller at a time
+ * per pool, and fn must not call pool_run on the same pool. */
 void pool_run(struct pool *p, int n, pool_fn fn, void *arg);
 
 #endif

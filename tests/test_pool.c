@@ -2,7 +2,8 @@
  * test_pool.c — the fork-join thread pool: every part of every job runs
  * exactly once and its writes are seen by the caller when pool_run returns,
  * with workers spinning (back-to-back jobs) and asleep (after an idle spell),
- * for any part count; without a pool OpenMP runs the parts.
+ * for any part count; without a pool OpenMP runs the parts, and no pool is
+ * made when OpenMP's threads are told to spin for good.
  */
 #include "testutil.h"
 
@@ -103,12 +104,27 @@ static void test_openmp(void **state)
     }
 }
 
+/* OpenMP's threads set to spin for good: no second spinning team. */
+static void test_openmp_active(void **state)
+{
+    (void)state;
+    setenv("OMP_WAIT_POLICY", "ACTIVE", 1);
+    struct pool *p = pool_new(2);
+    unsetenv("OMP_WAIT_POLICY");
+    assert_null(p);
+    p = pool_new(2);
+    assert_non_null(p);
+    pool_free(p);
+}
+
 int main(void)
 {
+    unsetenv("OMP_WAIT_POLICY"); /* the tests want a pool */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_back_to_back),
         cmocka_unit_test(test_after_idle),
         cmocka_unit_test(test_openmp),
+        cmocka_unit_test(test_openmp_active),
     };
     return cmocka_run_group_tests_name("pool", tests, NULL, NULL);
 }
