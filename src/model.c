@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <string.h>
 
 static const struct arch_info arch_table[] = {
@@ -303,6 +304,38 @@ fail:
     m->gguf = NULL; /* the caller still owns f */
     model_free(m);
     return NULL;
+}
+
+/* The i-th weight matrix that model_repack may rearrange (NULL past the
+ * last): the layers' matrices, then the classifier if it is its own. */
+static struct tensor *repack_candidate(struct model *m, int64_t i)
+{
+    if (i < (int64_t)LAYER_MATRICES * m->hp.n_layer) {
+        struct layer *ly = &m->layers[i / LAYER_MATRICES];
+        struct tensor *ws[LAYER_MATRICES] = {&ly->wq, &ly->wk, &ly->wv, &ly->wo, &ly->w_gate, &ly->w_up, &ly->w_down};
+        return ws[i % LAYER_MATRICES];
+    }
+    if (i == (int64_t)LAYER_MATRICES * m->hp.n_layer && m->output.data != m->tok_embd.data) return &m->output;
+    return NULL;
+}
+
+void model_repack(struct model *m)
+{
+    const struct filemap *fm = model_file(m);
+    if (!fm->copied || !m->layers) return;
+    bool any = false;
+    for (int64_t i = 0; repack_candidate(m, i); i++)
+        any |= quant_repack_type(repack_candidate(m, i)->type) != repack_candidate(m, i)->type;
+    /* the copy is read-only (a stray write faults): writable for the while */
+    if (!any || mprotect((void *)fm->data, fm->size, PROT_READ | PROT_WRITE)) return;
+    struct tensor *t;
+    for (int64_t i = 0; (t = repack_candidate(m, i)); i++) {
+        const enum ggml_type to = quant_repack_type(t->type);
+        if (to == t->type) continue;
+        quant_repack(t->type, (void *)t->data, t->ne[1] * t->ne[2] * t->ne[3], t->ne[0]);
+        t->type = to;
+    }
+    mprotect((void *)fm->data, fm->size, PROT_READ);
 }
 
 const struct filemap *model_file(const struct model *m)

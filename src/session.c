@@ -134,6 +134,7 @@ int load_session(const struct options *o, bool need_model, struct session *s)
         s->model = model_from_gguf(s->gguf, err, sizeof err);
         if (!s->model) goto fail;
         s->gguf = NULL; /* the model owns the file now */
+        model_repack(s->model);
         if (s->model->hp.n_vocab != tokenizer_n_vocab(s->tok)) {
             snprintf(err, sizeof err, "%s: the model has %d token embeddings but the vocabulary %d tokens",
                      o->model_path, s->model->hp.n_vocab, tokenizer_n_vocab(s->tok));

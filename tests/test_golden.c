@@ -244,15 +244,49 @@ static void test_tiny_random_summary(void **state)
     unload(&L);
 }
 
+/* Q4_0 weights read into memory are rearranged for this build's kernels
+ * (model_repack): the logits keep every bit of the file's layout, prompt
+ * batches and token by token, and meet the golden tolerance. */
+static void test_repacked_q4_0(void **state)
+{
+    (void)state;
+    char err[512];
+    struct loaded mapped = load("models/synthetic/rand-llama-q4_0.gguf");
+    struct gguf_file *f = gguf_open_as(test_data("models/synthetic/rand-llama-q4_0.gguf"), LOAD_READ, err, sizeof err);
+    if (!f) fail_msg("%s", err);
+    struct model *m = model_from_gguf(f, err, sizeof err);
+    if (!m) fail_msg("%s", err);
+    assert_true(model_file(m)->copied);
+    model_repack(m);
+    const bool repacks = quant_repack_type(TYPE_Q4_0) != TYPE_Q4_0;
+    assert_int_equal(m->layers[0].wq.type, repacks ? quant_repack_type(TYPE_Q4_0) : TYPE_Q4_0);
+    assert_int_equal(mapped.m->layers[0].wq.type, TYPE_Q4_0);
+    struct golden g;
+    assert_true(load_golden("rand-llama-q4_0.json", &g));
+    for (int n_batch = 1; n_batch <= 512; n_batch += 511) {
+        float *want = run_prompt(mapped.m, &g, n_batch, false, NULL, 0);
+        float *got = run_prompt(m, &g, n_batch, false, NULL, 0);
+        if (memcmp(want, got, (size_t)g.n_prompt * g.n_vocab * sizeof(float)))
+            fail_msg("repacked Q4_0, batches of %d: logits differ from the file's layout", n_batch);
+        compare_logits(n_batch > 1 ? "rand-llama-q4_0 repacked b512" : "rand-llama-q4_0 repacked b1", got, &g, Q_REF);
+        free(want);
+        free(got);
+    }
+    free_golden(&g);
+    model_free(m);
+    unload(&mapped);
+}
+
 int main(void)
 {
     enum { N = sizeof cases / sizeof cases[0] };
-    static struct CMUnitTest tests[N + 1];
+    static struct CMUnitTest tests[N + 2];
     static char names[N][160];
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "%s %s", cases[i].golden, cases[i].n_batch > 1 ? "batch" : "token-by-token");
         tests[i] = (struct CMUnitTest){names[i], test_golden_case, NULL, NULL, (void *)&cases[i]};
     }
     tests[N] = (struct CMUnitTest)cmocka_unit_test(test_tiny_random_summary);
-    return _cmocka_run_group_tests("golden", tests, N + 1, NULL, NULL);
+    tests[N + 1] = (struct CMUnitTest)cmocka_unit_test(test_repacked_q4_0);
+    return _cmocka_run_group_tests("golden", tests, N + 2, NULL, NULL);
 }

@@ -375,6 +375,7 @@ CASE(c_size_overflow)
 }
 CASE(c_type_unknown) { UNUSED; t_find(m, "blk.0.attn_q.weight")->type = 200; }
 CASE(c_type_removed) { UNUSED; t_find(m, "blk.0.attn_q.weight")->type = 4; /* Q4_2, gone from ggml */ }
+CASE(c_type_internal) { UNUSED; t_find(m, "blk.0.attn_q.weight")->type = TYPE_Q4_0_OCT; /* ours, never in files */ }
 CASE(c_type_block_mismatch) { UNUSED; t_find(m, "blk.0.attn_q.weight")->type = TYPE_Q4_K; }
 CASE(c_type_unsupported) { UNUSED; t_find(m, "blk.0.attn_q.weight")->type = 26; /* I32: same size as F32 */ }
 CASE(c_offset_misaligned) { UNUSED; t_find(m, "blk.1.attn_v.weight")->offset += 4; }
@@ -481,6 +482,7 @@ static const struct mcase cases[] = {
     {"size-overflow", c_size_overflow, "tensor 'blk.0.attn_k.weight': size overflows", false, false},
     {"type-unknown", c_type_unknown, "tensor 'blk.0.attn_q.weight' has unknown type id 200", true, false},
     {"type-removed", c_type_removed, "tensor 'blk.0.attn_q.weight' has unknown type id 4", false, false},
+    {"type-internal", c_type_internal, "tensor 'blk.0.attn_q.weight' has unknown type id 40", false, false},
     {"type-block-mismatch", c_type_block_mismatch, "row length 64 is not a multiple of the Q4_K block size 256", false, false},
     {"type-unsupported", c_type_unsupported, "tensor 'blk.0.attn_q.weight' has type I32, which is not supported", true, false},
     {"offset-misaligned", c_offset_misaligned, "tensor 'blk.1.attn_v.weight' data offset", true, false},

@@ -291,7 +291,16 @@ static void test_traits_table(void **state)
         assert_null(r->vec_dot);
         assert_null(r->from_float);
     }
-    static const int none[] = { 4, 5, 31, 32, 33, 36, 37, 38, 40, 41, 1000, -1 };
+    /* our own layouts: past every id a file may name (the loader stops at TYPE_COUNT) */
+    const struct type_traits *oct = ref(TYPE_Q4_0_OCT);
+    assert_true(TYPE_Q4_0_OCT >= TYPE_COUNT);
+    assert_non_null(oct);
+    assert_string_equal(oct->name, "Q4_0_OCT");
+    assert_int_equal(oct->block_size, 32);
+    assert_int_equal(oct->type_size, 18);
+    assert_int_equal(oct->vec_dot_type, TYPE_Q8_0);
+    assert_null(oct->from_float); /* made by quant_repack only */
+    static const int none[] = { 4, 5, 31, 32, 33, 36, 37, 38, TYPE_ALL, 1000, -1 };
     for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
         assert_null(type_traits((enum ggml_type)none[i]));
         assert_null(type_traits_reference((enum ggml_type)none[i]));
@@ -572,6 +581,62 @@ static void test_rows_match_dot(void **state)
             }
             free(src); free(ws);
         }
+    }
+}
+
+/* Q4_0 rows rearranged at load (quant_repack, TYPE_Q4_0_OCT) dequantize and
+ * dot to the bits of the rows they came from, with whole and partial octs,
+ * in every kernel (vec_dot, rows, row pairs) and in the reference. */
+static void test_q4_0_repacked(void **state)
+{
+    (void)state;
+    const enum ggml_type rt = quant_repack_type(TYPE_Q4_0);
+    static const int64_t nb_list[] = { 1, 7, 8, 9, 16, 17, 24, 33, 64, 65, 137 };
+    for (size_t c = 0; c < sizeof nb_list / sizeof nb_list[0]; c++) {
+        const int64_t n = nb_list[c] * QK4_0;
+        const size_t rb = type_row_size(TYPE_Q4_0, n), wrb = rb + 5;
+        float *src = malloc(8 * n * sizeof(float)), *ws = malloc(n * sizeof(float));
+        float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+        for (int mode = 0; mode < 3; mode++) {
+            struct obuf w = make_weights(TYPE_Q4_0, n, mode & 1, ws), w2 = make_weights(TYPE_Q4_0, n, 1, ws);
+            if (mode == 2)
+                for (int64_t i = 0; i < nb_list[c]; i++)
+                    set_scales(TYPE_Q4_0, w.p + i * sizeof(block_q4_0), 1, (i & 1) ? 0x7BFF : 0x0001, 0);
+            /* r: the row repacked; r2: it and another, at an odd distance (as in check_rows2) */
+            uint8_t *r = malloc(rb), *r2 = calloc(wrb + rb, 1);
+            assert_true(r && r2);
+            memcpy(r, w.p, rb);
+            quant_repack(TYPE_Q4_0, r, 1, n);
+            memcpy(r2, r, rb);
+            memcpy(r2 + wrb, w2.p, rb);
+            quant_repack(TYPE_Q4_0, r2 + wrb, 1, n);
+            if (rt == TYPE_Q4_0) { /* nothing to rearrange on this build */
+                assert_memory_equal(r, w.p, rb);
+                free(r); free(r2); free(w.base); free(w2.base);
+                continue;
+            }
+            if (nb_list[c] >= 8 && !memcmp(r, w.p, rb)) fail_msg("n=%ld: repack left the row as it was", (long)n);
+            for (int k = 0; k < 2; k++) { /* the reference, then the build's kernels */
+                const struct type_traits *from = k ? simd(TYPE_Q4_0) : ref(TYPE_Q4_0), *to = k ? simd(rt) : ref(rt);
+                from->to_float(w.p, a, n);
+                to->to_float(r, b, n);
+                if (memcmp(a, b, n * sizeof(float))) fail_msg("n=%ld %s: to_float differs", (long)n, k ? "simd" : "ref");
+                fill_gauss(src, 8 * n, mode == 2 ? 100.0f : 1.0f);
+                struct obuf qx = oalloc(type_row_size(TYPE_Q8_0, n));
+                for (int row = 0; row < 8; row++) {
+                    quantize_activations(TYPE_Q8_0, src + (size_t)row * n, qx.p, n);
+                    const float want = from->vec_dot(n, w.p, qx.p), got = to->vec_dot(n, r, qx.p);
+                    if (memcmp(&want, &got, 4))
+                        fail_msg("n=%ld %s: vec_dot %.9g, on the original %.9g", (long)n, k ? "simd" : "ref", got, want);
+                }
+                free(qx.base);
+                /* the rows kernels against this type's vec_dot (= the original's, above) */
+                check_rows(to, r, n, src, k ? "repacked" : "ref repacked");
+                if (to->vec_dot_rows2) check_rows2(to, r2, wrb, n, src, "repacked");
+            }
+            free(r); free(r2); free(w.base); free(w2.base);
+        }
+        free(src); free(ws); free(a); free(b);
     }
 }
 
@@ -1195,6 +1260,7 @@ int main(void)
         cmocka_unit_test(test_extreme_scales),
         cmocka_unit_test(test_extreme_quants),
         cmocka_unit_test(test_rows_match_dot),
+        cmocka_unit_test(test_q4_0_repacked),
         cmocka_unit_test(test_dot_many_match_dot),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_activation_quantizers),

@@ -57,12 +57,14 @@
 #endif
 #define OCT_AVX512 QUANT_AVX512
 
-enum oct_kind { OCT_Q4_0, OCT_Q5_0, OCT_Q8_0, OCT_IQ4_NL, OCT_Q4_1, OCT_Q5_1 };
+/* OCT_Q4_0R: Q4_0 repacked at load (TYPE_Q4_0_OCT, see q4q5.c), AVX-512 only */
+enum oct_kind { OCT_Q4_0, OCT_Q5_0, OCT_Q8_0, OCT_IQ4_NL, OCT_Q4_1, OCT_Q5_1, OCT_Q4_0R };
 
 static ALWAYS_INLINE size_t oct_block_bytes(enum oct_kind kind)
 {
     switch (kind) {
-    case OCT_Q4_0: return sizeof(block_q4_0);
+    case OCT_Q4_0:
+    case OCT_Q4_0R: return sizeof(block_q4_0);
     case OCT_Q5_0: return sizeof(block_q5_0);
     case OCT_Q8_0: return sizeof(block_q8_0);
     case OCT_IQ4_NL: return sizeof(block_iq4_nl);
@@ -398,6 +400,16 @@ struct oct_w512 {
 
 static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, struct oct_w512 *o)
 {
+    if (kind == OCT_Q4_0R) { /* already in Z order: the 8 scales, then the two 64-byte halves */
+        const __m512i m4 = _mm512_set1_epi8(0xF);
+        for (int i = 0; i < 2; i++) {
+            const __m512i q = _mm512_loadu_si512(wb + 16 + 64 * i);
+            o->Z[i] = _mm512_and_si512(q, m4);
+            o->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+        }
+        o->d = _mm256_cvtph_ps(loadu128(wb));
+        return;
+    }
     const struct oct_layout *l = oct_layout(kind);
     __m512i z[5];
     const int nz = oct_load512(kind, wb, z);
@@ -424,7 +436,7 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
 static ALWAYS_INLINE __m512i oct_isum512_halves(enum oct_kind kind, const struct oct_w512 *o, const uint8_t *p)
 {
     const __m512i *v = (const __m512i *)(const void *)p;
-    const int shift = kind == OCT_Q4_0 ? 3 : 7; /* log2 off */
+    const int shift = kind == OCT_Q4_0 || kind == OCT_Q4_0R ? 3 : 7; /* log2 off */
     const __m256i init = oct_has_min(kind) ? _mm256_setzero_si256()
                                            : _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p + OCT_AUX)), shift);
     __m512i c0 = _mm512_dpbusd_epi32(_mm512_zextsi256_si512(init), o->Z[0], _mm512_loadu_si512(v));
@@ -484,11 +496,11 @@ static ALWAYS_INLINE void oct_span(enum oct_kind kind, int64_t nb, const uint8_t
         rows_prefetch(NR, w + i * bs, OCT * bs);
         oct_step(kind, w + i * bs, px, xrb, NR, acc);
     }
-    if (i < nb) {
+    if (i < nb) { /* a partial oct (never repacked) */
         uint8_t tmp[OCT * sizeof(block_q8_0)];
         memset(tmp, 0, sizeof tmp);
         memcpy(tmp, w + i * bs, (size_t)(nb - i) * bs);
-        oct_step(kind, tmp, px, xrb, NR, acc);
+        oct_step(kind == OCT_Q4_0R ? OCT_Q4_0 : kind, tmp, px, xrb, NR, acc);
     }
 }
 
@@ -582,6 +594,7 @@ ROWS2_KERNELS(q4_0, OCT_Q4_0)
 ROWS2_KERNELS(q8_0, OCT_Q8_0)
 ROWS2_KERNELS(iq4_nl, OCT_IQ4_NL)
 ROWS2_KERNELS(q4_1, OCT_Q4_1)
+ROWS2_KERNELS(q4_0_oct, OCT_Q4_0R)
 #endif /* OCT_AVX512 */
 
 /* ---- vec_dot: one row of plain Q8_0 / Q8_1 blocks ----
@@ -648,14 +661,22 @@ static ALWAYS_INLINE float oct_dot(enum oct_kind kind, int64_t n, const void *w,
     const int64_t nb = n / QK8_0;
     __m256 acc = _mm256_setzero_ps();
     int64_t i = 0;
-    for (; i + OCT <= nb; i += OCT) acc = plain_step(kind, wb + i * bs, yb + i * ybs, acc);
+    for (; i + OCT <= nb; i += OCT) {
+        if (kind == OCT_Q4_0R) { /* back to plain blocks: the same integers */
+            uint8_t plain[OCT * sizeof(block_q4_0)];
+            q4_0_oct_unpack(wb + i * bs, plain);
+            acc = plain_step(OCT_Q4_0, plain, yb + i * ybs, acc);
+        } else {
+            acc = plain_step(kind, wb + i * bs, yb + i * ybs, acc);
+        }
+    }
     if (i < nb) { /* zero-padded, as oct_span and the prepared rows */
         uint8_t tw[OCT * sizeof(block_q8_0)], ty[OCT * sizeof(block_q8_1)];
         memset(tw, 0, sizeof tw);
         memset(ty, 0, sizeof ty);
         memcpy(tw, wb + i * bs, (size_t)(nb - i) * bs);
         memcpy(ty, yb + i * ybs, (size_t)(nb - i) * ybs);
-        acc = plain_step(kind, tw, ty, acc);
+        acc = plain_step(kind == OCT_Q4_0R ? OCT_Q4_0 : kind, tw, ty, acc);
     }
     return hsum_f32_8(acc);
 }
@@ -679,5 +700,8 @@ OCT_KERNELS(q8_0, OCT_Q8_0)
 OCT_KERNELS(iq4_nl, OCT_IQ4_NL)
 OCT_KERNELS(q4_1, OCT_Q4_1)
 OCT_KERNELS(q5_1, OCT_Q5_1)
+#if OCT_AVX512
+OCT_KERNELS(q4_0_oct, OCT_Q4_0R)
+#endif
 
 #endif /* QUANT_AVX2 */

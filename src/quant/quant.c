@@ -18,6 +18,9 @@
                   .from_float = bf16_from_float, .vec_dot_type = TYPE_F32
 #define Q4_0_ROW  .name = "Q4_0", .block_size = QK4_0, .type_size = sizeof(block_q4_0), \
                   .from_float = q4_0_from_float, .vec_dot_type = TYPE_Q8_0
+/* no from_float: rows become Q4_0_OCT only by quant_repack */
+#define Q4_0_OCT_ROW .name = "Q4_0_OCT", .block_size = QK4_0, .type_size = sizeof(block_q4_0), \
+                  .vec_dot_type = TYPE_Q8_0
 #define Q4_1_ROW  .name = "Q4_1", .block_size = QK4_1, .type_size = sizeof(block_q4_1), \
                   .from_float = q4_1_from_float, .vec_dot_type = TYPE_Q8_1
 #define Q5_0_ROW  .name = "Q5_0", .block_size = QK5_0, .type_size = sizeof(block_q5_0), \
@@ -65,7 +68,7 @@
     [35] = GEOM("TQ2_0", QK_K, 66),                     \
     [39] = GEOM("MXFP4", 32, 17)
 
-static const struct type_traits ref_table[TYPE_COUNT] = {
+static const struct type_traits ref_table[TYPE_ALL] = {
     [TYPE_F32] = { F32_ROW, .to_float = f32_to_float_ref, .vec_dot = f32_dot_ref,
                    .vec_dot_rows = f32_dot_rows_ref },
     [TYPE_F16] = { F16_ROW, .to_float = f16_to_float_ref, .vec_dot = f16_dot_ref,
@@ -96,6 +99,8 @@ static const struct type_traits ref_table[TYPE_COUNT] = {
     [TYPE_Q8_K] = { Q8_K_ROW },
     [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_ref, .vec_dot = iq4_nl_dot_ref,
                    .vec_dot_rows = iq4_nl_dot_rows_ref },
+    [TYPE_Q4_0_OCT] = { Q4_0_OCT_ROW, .to_float = q4_0_oct_to_float_ref, .vec_dot = q4_0_oct_dot_ref,
+                   .vec_dot_rows = q4_0_oct_dot_rows_ref },
     GEOMETRY_ONLY,
 };
 
@@ -115,7 +120,7 @@ static const struct type_traits ref_table[TYPE_COUNT] = {
 /* The 32-element block types: activations rearranged into octs (oct.c). */
 #define OCT_ROWS .rows_prepare = q8_0_oct_prepare, .rows_size = q8_0_oct_size
 #define OCT1_ROWS .rows_prepare = q8_1_oct_prepare, .rows_size = q8_1_oct_size
-static const struct type_traits simd_table[TYPE_COUNT] = {
+static const struct type_traits simd_table[TYPE_ALL] = {
     [TYPE_F32] = { F32_ROW, .to_float = f32_to_float_ref, .vec_dot = f32_dot_avx2,
                    .vec_dot_many = f32_dot_many_avx2, .vec_dot_rows = f32_dot_rows_avx2 },
     [TYPE_F16] = { F16_ROW, F16_SIMD, .vec_dot_rows = f16_dot_rows_avx2 },
@@ -145,6 +150,13 @@ static const struct type_traits simd_table[TYPE_COUNT] = {
     [TYPE_Q8_K] = { Q8_K_ROW },
     [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_avx2, .vec_dot = iq4_nl_dot_avx2,
                    .vec_dot_rows = iq4_nl_dot_rows_avx2, ROWS2(iq4_nl), OCT_ROWS },
+#if QUANT_AVX512
+    [TYPE_Q4_0_OCT] = { Q4_0_OCT_ROW, .to_float = q4_0_oct_to_float_ref, .vec_dot = q4_0_oct_dot_avx2,
+                   .vec_dot_rows = q4_0_oct_dot_rows_avx2, ROWS2(q4_0_oct), OCT_ROWS },
+#else
+    [TYPE_Q4_0_OCT] = { Q4_0_OCT_ROW, .to_float = q4_0_oct_to_float_ref, .vec_dot = q4_0_oct_dot_ref,
+                   .vec_dot_rows = q4_0_oct_dot_rows_ref },
+#endif
     GEOMETRY_ONLY,
 };
 #else
@@ -163,7 +175,7 @@ const char *quant_simd_name(void)
 
 static const struct type_traits *lookup(const struct type_traits *table, enum ggml_type type)
 {
-    if ((int)type < 0 || (int)type >= TYPE_COUNT) return NULL;
+    if ((int)type < 0 || (int)type >= TYPE_ALL) return NULL;
     return table[type].name ? &table[type] : NULL;
 }
 
@@ -175,6 +187,19 @@ const struct type_traits *type_traits(enum ggml_type type)
 const struct type_traits *type_traits_reference(enum ggml_type type)
 {
     return lookup(ref_table, type);
+}
+
+enum ggml_type quant_repack_type(enum ggml_type type)
+{
+    return QUANT_AVX512 && !force_ref && type == TYPE_Q4_0 ? TYPE_Q4_0_OCT : type;
+}
+
+void quant_repack(enum ggml_type type, void *data, int64_t rows, int64_t n)
+{
+    if (quant_repack_type(type) != TYPE_Q4_0_OCT) return;
+    const size_t rb = type_row_size(type, n);
+#pragma omp parallel for schedule(static) if (rows * n >= (1 << 20))
+    for (int64_t r = 0; r < rows; r++) q4_0_oct_repack((char *)data + (size_t)r * rb, n);
 }
 
 size_t type_row_size(enum ggml_type type, int64_t n)

@@ -39,6 +39,9 @@ enum ggml_type {
     TYPE_IQ4_NL = 20,
     TYPE_BF16 = 30,
     TYPE_COUNT = 40, /* ids at or above this are rejected by the loader */
+    /* Internal layouts, never in a file: weights rearranged at load (quant_repack). */
+    TYPE_Q4_0_OCT = TYPE_COUNT, /* Q4_0 in octs for the AVX-512 kernels (q4q5.c) */
+    TYPE_ALL,
 };
 
 typedef void (*to_float_fn)(const void *src, float *dst, int64_t n);
@@ -89,11 +92,20 @@ struct type_traits {
 };
 
 /* Name and block geometry are known for every ggml id, so the loader can size
- * tensors of types it cannot compute; to_float is NULL for those. Returns NULL
- * for ids ggml never assigned. */
+ * tensors of types it cannot compute; to_float is NULL for those. Our own
+ * layouts (TYPE_COUNT and up) have kernels too. Returns NULL for ids ggml
+ * never assigned. */
 const struct type_traits *type_traits(enum ggml_type type);
 const struct type_traits *type_traits_reference(enum ggml_type type);
 void quant_force_reference(bool on);
+
+/* The layout that weight rows of `type` are rearranged into at load on this
+ * build, for faster kernels (TYPE_Q4_0 -> TYPE_Q4_0_OCT where the AVX-512
+ * kernels run), or `type` itself. Same row size; to_float and the dots give
+ * what they gave on the original rows. quant_repack rearranges `rows` rows
+ * of n elements at data in place. */
+enum ggml_type quant_repack_type(enum ggml_type type);
+void quant_repack(enum ggml_type type, void *data, int64_t rows, int64_t n);
 
 /* Bytes of a row of n elements; 0 when n is not a multiple of the block size. */
 size_t type_row_size(enum ggml_type type, int64_t n);
