@@ -244,37 +244,45 @@ static void test_tiny_random_summary(void **state)
     unload(&L);
 }
 
-/* Q4_0 weights read into memory are rearranged for this build's kernels
- * (model_repack): the logits keep every bit of the file's layout, prompt
- * batches and token by token, and meet the golden tolerance. */
-static void test_repacked_q4_0(void **state)
+/* Q4_0 and Q8_0 weights read into memory are rearranged for this build's
+ * kernels (model_repack): the logits keep every bit of the file's layout,
+ * prompt batches and token by token, and meet the golden tolerance. */
+static void check_repacked_model(const char *type, enum ggml_type file_type)
 {
-    (void)state;
-    char err[512];
-    struct loaded mapped = load("models/synthetic/rand-llama-q4_0.gguf");
-    struct gguf_file *f = gguf_open_as(test_data("models/synthetic/rand-llama-q4_0.gguf"), LOAD_READ, err, sizeof err);
+    char err[512], path[128], golden[128], what[160];
+    snprintf(path, sizeof path, "models/synthetic/rand-llama-%s.gguf", type);
+    snprintf(golden, sizeof golden, "rand-llama-%s.json", type);
+    struct loaded mapped = load(path);
+    struct gguf_file *f = gguf_open_as(test_data(path), LOAD_READ, err, sizeof err);
     if (!f) fail_msg("%s", err);
     struct model *m = model_from_gguf(f, err, sizeof err);
     if (!m) fail_msg("%s", err);
     assert_true(model_file(m)->copied);
     model_repack(m);
-    const bool repacks = quant_repack_type(TYPE_Q4_0) != TYPE_Q4_0;
-    assert_int_equal(m->layers[0].wq.type, repacks ? quant_repack_type(TYPE_Q4_0) : TYPE_Q4_0);
-    assert_int_equal(mapped.m->layers[0].wq.type, TYPE_Q4_0);
+    assert_int_equal(m->layers[0].wq.type, quant_repack_type(file_type));
+    assert_int_equal(mapped.m->layers[0].wq.type, file_type);
     struct golden g;
-    assert_true(load_golden("rand-llama-q4_0.json", &g));
+    assert_true(load_golden(golden, &g));
     for (int n_batch = 1; n_batch <= 512; n_batch += 511) {
         float *want = run_prompt(mapped.m, &g, n_batch, false, NULL, 0);
         float *got = run_prompt(m, &g, n_batch, false, NULL, 0);
         if (memcmp(want, got, (size_t)g.n_prompt * g.n_vocab * sizeof(float)))
-            fail_msg("repacked Q4_0, batches of %d: logits differ from the file's layout", n_batch);
-        compare_logits(n_batch > 1 ? "rand-llama-q4_0 repacked b512" : "rand-llama-q4_0 repacked b1", got, &g, Q_REF);
+            fail_msg("%s rearranged, batches of %d: logits differ from the file's layout", type, n_batch);
+        snprintf(what, sizeof what, "rand-llama-%s rearranged b%d", type, n_batch);
+        compare_logits(what, got, &g, Q_REF);
         free(want);
         free(got);
     }
     free_golden(&g);
     model_free(m);
     unload(&mapped);
+}
+
+static void test_repacked(void **state)
+{
+    (void)state;
+    check_repacked_model("q4_0", TYPE_Q4_0);
+    check_repacked_model("q8_0", TYPE_Q8_0);
 }
 
 int main(void)
@@ -287,6 +295,6 @@ int main(void)
         tests[i] = (struct CMUnitTest){names[i], test_golden_case, NULL, NULL, (void *)&cases[i]};
     }
     tests[N] = (struct CMUnitTest)cmocka_unit_test(test_tiny_random_summary);
-    tests[N + 1] = (struct CMUnitTest)cmocka_unit_test(test_repacked_q4_0);
+    tests[N + 1] = (struct CMUnitTest)cmocka_unit_test(test_repacked);
     return _cmocka_run_group_tests("golden", tests, N + 2, NULL, NULL);
 }

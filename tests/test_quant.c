@@ -584,50 +584,50 @@ static void test_rows_match_dot(void **state)
     }
 }
 
-/* Q4_0 rows rearranged at load (quant_repack, TYPE_Q4_0_OCT) dequantize and
- * dot to the bits of the rows they came from, with whole and partial octs,
- * in every kernel (vec_dot, rows, row pairs) and in the reference. */
-static void test_q4_0_repacked(void **state)
+/* Q4_0 and Q8_0 rows rearranged at load (quant_repack: t_OCT,
+ * TYPE_Q8_0_OCT) dequantize and dot to the bits of the rows they came from,
+ * with whole and partial octs, in every kernel (vec_dot, rows, row pairs)
+ * and in the reference. */
+static void check_repacked(enum ggml_type t)
 {
-    (void)state;
-    const enum ggml_type rt = quant_repack_type(TYPE_Q4_0);
+    const enum ggml_type rt = quant_repack_type(t);
     static const int64_t nb_list[] = { 1, 7, 8, 9, 16, 17, 24, 33, 64, 65, 137 };
     for (size_t c = 0; c < sizeof nb_list / sizeof nb_list[0]; c++) {
-        const int64_t n = nb_list[c] * QK4_0;
-        const size_t rb = type_row_size(TYPE_Q4_0, n), wrb = rb + 5;
+        const int64_t n = nb_list[c] * ref(t)->block_size;
+        const size_t rb = type_row_size(t, n), wrb = rb + 5;
         float *src = malloc(8 * n * sizeof(float)), *ws = malloc(n * sizeof(float));
         float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
         for (int mode = 0; mode < 3; mode++) {
-            struct obuf w = make_weights(TYPE_Q4_0, n, mode & 1, ws), w2 = make_weights(TYPE_Q4_0, n, 1, ws);
+            struct obuf w = make_weights(t, n, mode & 1, ws), w2 = make_weights(t, n, 1, ws);
             if (mode == 2)
                 for (int64_t i = 0; i < nb_list[c]; i++)
-                    set_scales(TYPE_Q4_0, w.p + i * sizeof(block_q4_0), 1, (i & 1) ? 0x7BFF : 0x0001, 0);
+                    set_scales(t, w.p + i * ref(t)->type_size, 1, (i & 1) ? 0x7BFF : 0x0001, 0);
             /* r: the row repacked; r2: it and another, at an odd distance (as in check_rows2) */
             uint8_t *r = malloc(rb), *r2 = calloc(wrb + rb, 1);
             assert_true(r && r2);
             memcpy(r, w.p, rb);
-            quant_repack(TYPE_Q4_0, r, 1, n);
+            quant_repack(t, r, 1, n);
             memcpy(r2, r, rb);
             memcpy(r2 + wrb, w2.p, rb);
-            quant_repack(TYPE_Q4_0, r2 + wrb, 1, n);
-            if (rt == TYPE_Q4_0) { /* nothing to rearrange on this build */
+            quant_repack(t, r2 + wrb, 1, n);
+            if (rt == t) { /* nothing to rearrange on this build */
                 assert_memory_equal(r, w.p, rb);
                 free(r); free(r2); free(w.base); free(w2.base);
                 continue;
             }
-            if (nb_list[c] >= 8 && !memcmp(r, w.p, rb)) fail_msg("n=%ld: repack left the row as it was", (long)n);
+            if (nb_list[c] >= 8 && !memcmp(r, w.p, rb)) fail_msg("%s n=%ld: repack left the row as it was", ref(t)->name, (long)n);
             for (int k = 0; k < 2; k++) { /* the reference, then the build's kernels */
-                const struct type_traits *from = k ? simd(TYPE_Q4_0) : ref(TYPE_Q4_0), *to = k ? simd(rt) : ref(rt);
+                const struct type_traits *from = k ? simd(t) : ref(t), *to = k ? simd(rt) : ref(rt);
                 from->to_float(w.p, a, n);
                 to->to_float(r, b, n);
-                if (memcmp(a, b, n * sizeof(float))) fail_msg("n=%ld %s: to_float differs", (long)n, k ? "simd" : "ref");
+                if (memcmp(a, b, n * sizeof(float))) fail_msg("%s n=%ld %s: to_float differs", ref(t)->name, (long)n, k ? "simd" : "ref");
                 fill_gauss(src, 8 * n, mode == 2 ? 100.0f : 1.0f);
                 struct obuf qx = oalloc(type_row_size(TYPE_Q8_0, n));
                 for (int row = 0; row < 8; row++) {
                     quantize_activations(TYPE_Q8_0, src + (size_t)row * n, qx.p, n);
                     const float want = from->vec_dot(n, w.p, qx.p), got = to->vec_dot(n, r, qx.p);
                     if (memcmp(&want, &got, 4))
-                        fail_msg("n=%ld %s: vec_dot %.9g, on the original %.9g", (long)n, k ? "simd" : "ref", got, want);
+                        fail_msg("%s n=%ld %s: vec_dot %.9g, on the original %.9g", ref(t)->name, (long)n, k ? "simd" : "ref", got, want);
                 }
                 free(qx.base);
                 /* the rows kernels against this type's vec_dot (= the original's, above) */
@@ -638,6 +638,13 @@ static void test_q4_0_repacked(void **state)
         }
         free(src); free(ws); free(a); free(b);
     }
+}
+
+static void test_repacked(void **state)
+{
+    (void)state;
+    check_repacked(TYPE_Q4_0);
+    check_repacked(TYPE_Q8_0);
 }
 
 /* vec_dot_many (float rows: attention's heads) gives vec_dot's bits for
@@ -1260,7 +1267,7 @@ int main(void)
         cmocka_unit_test(test_extreme_scales),
         cmocka_unit_test(test_extreme_quants),
         cmocka_unit_test(test_rows_match_dot),
-        cmocka_unit_test(test_q4_0_repacked),
+        cmocka_unit_test(test_repacked),
         cmocka_unit_test(test_dot_many_match_dot),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_activation_quantizers),

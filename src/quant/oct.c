@@ -57,8 +57,15 @@
 #endif
 #define OCT_AVX512 QUANT_AVX512
 
-/* OCT_Q4_0R: Q4_0 repacked at load (TYPE_Q4_0_OCT, see q4q5.c), AVX-512 only */
-enum oct_kind { OCT_Q4_0, OCT_Q5_0, OCT_Q8_0, OCT_IQ4_NL, OCT_Q4_1, OCT_Q5_1, OCT_Q4_0R };
+/* OCT_Q4_0R / OCT_Q8_0R: rearranged at load (TYPE_Q4_0_OCT / TYPE_Q8_0_OCT,
+ * see octpack.c), AVX-512 only */
+enum oct_kind { OCT_Q4_0, OCT_Q5_0, OCT_Q8_0, OCT_IQ4_NL, OCT_Q4_1, OCT_Q5_1, OCT_Q4_0R, OCT_Q8_0R };
+
+/* the file's kind of a rearranged one (for partial octs, which stay plain) */
+static ALWAYS_INLINE enum oct_kind oct_plain(enum oct_kind kind)
+{
+    return kind == OCT_Q4_0R ? OCT_Q4_0 : kind == OCT_Q8_0R ? OCT_Q8_0 : kind;
+}
 
 static ALWAYS_INLINE size_t oct_block_bytes(enum oct_kind kind)
 {
@@ -66,7 +73,8 @@ static ALWAYS_INLINE size_t oct_block_bytes(enum oct_kind kind)
     case OCT_Q4_0:
     case OCT_Q4_0R: return sizeof(block_q4_0);
     case OCT_Q5_0: return sizeof(block_q5_0);
-    case OCT_Q8_0: return sizeof(block_q8_0);
+    case OCT_Q8_0:
+    case OCT_Q8_0R: return sizeof(block_q8_0);
     case OCT_IQ4_NL: return sizeof(block_iq4_nl);
     case OCT_Q4_1: return sizeof(block_q4_1);
     default: return sizeof(block_q5_1);
@@ -400,12 +408,17 @@ struct oct_w512 {
 
 static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, struct oct_w512 *o)
 {
-    if (kind == OCT_Q4_0R) { /* already in Z order: the 8 scales, then the two 64-byte halves */
-        const __m512i m4 = _mm512_set1_epi8(0xF);
-        for (int i = 0; i < 2; i++) {
-            const __m512i q = _mm512_loadu_si512(wb + 16 + 64 * i);
-            o->Z[i] = _mm512_and_si512(q, m4);
-            o->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+    if (kind == OCT_Q4_0R || kind == OCT_Q8_0R) { /* already in Z order: the 8 scales, then 64-byte parts */
+        if (kind == OCT_Q8_0R) {
+            for (int i = 0; i < 4; i++)
+                o->Z[i] = _mm512_xor_si512(_mm512_loadu_si512(wb + 16 + 64 * i), _mm512_set1_epi8((char)0x80));
+        } else {
+            const __m512i m4 = _mm512_set1_epi8(0xF);
+            for (int i = 0; i < 2; i++) {
+                const __m512i q = _mm512_loadu_si512(wb + 16 + 64 * i);
+                o->Z[i] = _mm512_and_si512(q, m4);
+                o->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            }
         }
         o->d = _mm256_cvtph_ps(loadu128(wb));
         return;
@@ -500,7 +513,7 @@ static ALWAYS_INLINE void oct_span(enum oct_kind kind, int64_t nb, const uint8_t
         uint8_t tmp[OCT * sizeof(block_q8_0)];
         memset(tmp, 0, sizeof tmp);
         memcpy(tmp, w + i * bs, (size_t)(nb - i) * bs);
-        oct_step(kind == OCT_Q4_0R ? OCT_Q4_0 : kind, tmp, px, xrb, NR, acc);
+        oct_step(oct_plain(kind), tmp, px, xrb, NR, acc);
     }
 }
 
@@ -595,6 +608,7 @@ ROWS2_KERNELS(q8_0, OCT_Q8_0)
 ROWS2_KERNELS(iq4_nl, OCT_IQ4_NL)
 ROWS2_KERNELS(q4_1, OCT_Q4_1)
 ROWS2_KERNELS(q4_0_oct, OCT_Q4_0R)
+ROWS2_KERNELS(q8_0_oct, OCT_Q8_0R)
 #endif /* OCT_AVX512 */
 
 /* ---- vec_dot: one row of plain Q8_0 / Q8_1 blocks ----
@@ -662,10 +676,11 @@ static ALWAYS_INLINE float oct_dot(enum oct_kind kind, int64_t n, const void *w,
     __m256 acc = _mm256_setzero_ps();
     int64_t i = 0;
     for (; i + OCT <= nb; i += OCT) {
-        if (kind == OCT_Q4_0R) { /* back to plain blocks: the same integers */
-            uint8_t plain[OCT * sizeof(block_q4_0)];
-            q4_0_oct_unpack(wb + i * bs, plain);
-            acc = plain_step(OCT_Q4_0, plain, yb + i * ybs, acc);
+        if (kind != oct_plain(kind)) { /* back to plain blocks: the same integers */
+            uint8_t plain[OCT * sizeof(block_q8_0)];
+            if (kind == OCT_Q4_0R) q4_0_oct_unpack(wb + i * bs, plain);
+            else q8_0_oct_unpack(wb + i * bs, plain);
+            acc = plain_step(oct_plain(kind), plain, yb + i * ybs, acc);
         } else {
             acc = plain_step(kind, wb + i * bs, yb + i * ybs, acc);
         }
@@ -676,7 +691,7 @@ static ALWAYS_INLINE float oct_dot(enum oct_kind kind, int64_t n, const void *w,
         memset(ty, 0, sizeof ty);
         memcpy(tw, wb + i * bs, (size_t)(nb - i) * bs);
         memcpy(ty, yb + i * ybs, (size_t)(nb - i) * ybs);
-        acc = plain_step(kind == OCT_Q4_0R ? OCT_Q4_0 : kind, tw, ty, acc);
+        acc = plain_step(oct_plain(kind), tw, ty, acc);
     }
     return hsum_f32_8(acc);
 }
@@ -702,6 +717,7 @@ OCT_KERNELS(q4_1, OCT_Q4_1)
 OCT_KERNELS(q5_1, OCT_Q5_1)
 #if OCT_AVX512
 OCT_KERNELS(q4_0_oct, OCT_Q4_0R)
+OCT_KERNELS(q8_0_oct, OCT_Q8_0R)
 #endif
 
 #endif /* QUANT_AVX2 */

@@ -80,12 +80,11 @@ void q4_0_from_float(const float *src, void *dst, int64_t n)
     }
 }
 
-float q4_0_dot_ref(int64_t n, const void *w, const void *a)
+float q4_0_dot_blocks(const void *w, const void *a, int64_t nb, float s)
 {
     const block_q4_0 *x = w;
     const block_q8_0 *y = a;
-    float s = 0;
-    for (int64_t i = 0; i < n / QK4_0; i++) {
+    for (int64_t i = 0; i < nb; i++) {
         int q[32], sumi = 0;
         unpack_q4(x[i].qs, q);
         for (int j = 0; j < 32; j++) sumi += (q[j] - 8) * y[i].qs[j];
@@ -94,84 +93,7 @@ float q4_0_dot_ref(int64_t n, const void *w, const void *a)
     return s;
 }
 
-/* ---- Q4_0 in octs (TYPE_Q4_0_OCT) ----
- *
- * A layout of our own, never in a file: at load, Q4_0 weight rows kept in
- * memory are rearranged in place for the AVX-512 kernels (oct.c). Each whole
- * oct of 8 blocks (144 bytes) becomes the 8 scales (16 bytes), then its
- * quant bytes (128) in the order oct.c's dpbusd wants them: byte t of half
- * o (o < 2, t < 64) is byte 4·(2o + t/32) + t%4 of block t/4 % 8's qs. The
- * kernels then load them as they are instead of picking them out of the
- * blocks with byte permutes (a third of a decode's instructions). The last
- * nb % 8 blocks of a row stay plain Q4_0, and the size is the same. */
-
-#define OCT_BLOCKS 8
-
-static size_t oct_src(int o, int t)
-{
-    return (size_t)(t / 4 % OCT_BLOCKS) * sizeof(block_q4_0) + offsetof(block_q4_0, qs) + 4 * (2 * o + t / 32) + t % 4;
-}
-
-void q4_0_oct_repack(void *row, int64_t n)
-{
-    uint8_t *p = row, tmp[OCT_BLOCKS * sizeof(block_q4_0)];
-    const int64_t nb = n / QK4_0;
-    for (int64_t i = 0; i + OCT_BLOCKS <= nb; i += OCT_BLOCKS, p += sizeof tmp) {
-        memcpy(tmp, p, sizeof tmp);
-        for (int k = 0; k < OCT_BLOCKS; k++) memcpy(p + 2 * k, tmp + k * sizeof(block_q4_0), 2);
-        for (int o = 0; o < 2; o++)
-            for (int t = 0; t < 64; t++) p[16 + 64 * o + t] = tmp[oct_src(o, t)];
-    }
-}
-
-void q4_0_oct_unpack(const void *oct, void *blocks)
-{
-    const uint8_t *p = oct;
-    uint8_t *b = blocks;
-    for (int k = 0; k < OCT_BLOCKS; k++) memcpy(b + k * sizeof(block_q4_0), p + 2 * k, 2);
-    for (int o = 0; o < 2; o++)
-        for (int t = 0; t < 64; t++) b[oct_src(o, t)] = p[16 + 64 * o + t];
-}
-
-/* Blocks i ..< i + 8 (or to the end) of a repacked row of nb blocks, as
- * plain Q4_0: how many there are. */
-static int q4_0_oct_blocks(const uint8_t *row, int64_t nb, int64_t i, block_q4_0 out[OCT_BLOCKS])
-{
-    if (i + OCT_BLOCKS <= nb) {
-        q4_0_oct_unpack(row + i * sizeof out[0], out);
-        return OCT_BLOCKS;
-    }
-    memcpy(out, row + i * sizeof out[0], (size_t)(nb - i) * sizeof out[0]);
-    return (int)(nb - i);
-}
-
-void q4_0_oct_to_float_ref(const void *src, float *dst, int64_t n)
-{
-    const int64_t nb = n / QK4_0;
-    block_q4_0 b[OCT_BLOCKS];
-    for (int64_t i = 0; i < nb; i += OCT_BLOCKS) {
-        const int k = q4_0_oct_blocks(src, nb, i, b);
-        q4_0_to_float_ref(b, dst + i * QK4_0, k * QK4_0);
-    }
-}
-
-float q4_0_oct_dot_ref(int64_t n, const void *w, const void *a)
-{
-    const block_q8_0 *y = a;
-    const int64_t nb = n / QK4_0;
-    block_q4_0 x[OCT_BLOCKS];
-    float s = 0;
-    for (int64_t i = 0; i < nb; i += OCT_BLOCKS) {
-        const int k = q4_0_oct_blocks(w, nb, i, x);
-        for (int j = 0; j < k; j++) { /* q4_0_dot_ref's steps */
-            int q[32], sumi = 0;
-            unpack_q4(x[j].qs, q);
-            for (int e = 0; e < 32; e++) sumi += (q[e] - 8) * y[i + j].qs[e];
-            s += sumi * (fp16(x[j].d) * fp16(y[i + j].d));
-        }
-    }
-    return s;
-}
+float q4_0_dot_ref(int64_t n, const void *w, const void *a) { return q4_0_dot_blocks(w, a, n / QK4_0, 0); }
 
 /* ---- Q4_1 ---- */
 

@@ -67,17 +67,18 @@ void q8_0_from_float_act(const float *src, void *dst, int64_t n)
     }
 }
 
-float q8_0_dot_ref(int64_t n, const void *w, const void *a)
+float q8_0_dot_blocks(const void *w, const void *a, int64_t nb, float s)
 {
     const block_q8_0 *x = w, *y = a;
-    float s = 0;
-    for (int64_t i = 0; i < n / QK8_0; i++) {
+    for (int64_t i = 0; i < nb; i++) {
         int sumi = 0;
         for (int j = 0; j < QK8_0; j++) sumi += x[i].qs[j] * y[i].qs[j];
         s += sumi * (fp16(x[i].d) * fp16(y[i].d));
     }
     return s;
 }
+
+float q8_0_dot_ref(int64_t n, const void *w, const void *a) { return q8_0_dot_blocks(w, a, n / QK8_0, 0); }
 
 /* ---- Q8_1 ---- */
 

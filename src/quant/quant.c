@@ -18,8 +18,10 @@
                   .from_float = bf16_from_float, .vec_dot_type = TYPE_F32
 #define Q4_0_ROW  .name = "Q4_0", .block_size = QK4_0, .type_size = sizeof(block_q4_0), \
                   .from_float = q4_0_from_float, .vec_dot_type = TYPE_Q8_0
-/* no from_float: rows become Q4_0_OCT only by quant_repack */
+/* no from_float: rows take these layouts only by quant_repack */
 #define Q4_0_OCT_ROW .name = "Q4_0_OCT", .block_size = QK4_0, .type_size = sizeof(block_q4_0), \
+                  .vec_dot_type = TYPE_Q8_0
+#define Q8_0_OCT_ROW .name = "Q8_0_OCT", .block_size = QK8_0, .type_size = sizeof(block_q8_0), \
                   .vec_dot_type = TYPE_Q8_0
 #define Q4_1_ROW  .name = "Q4_1", .block_size = QK4_1, .type_size = sizeof(block_q4_1), \
                   .from_float = q4_1_from_float, .vec_dot_type = TYPE_Q8_1
@@ -101,6 +103,8 @@ static const struct type_traits ref_table[TYPE_ALL] = {
                    .vec_dot_rows = iq4_nl_dot_rows_ref },
     [TYPE_Q4_0_OCT] = { Q4_0_OCT_ROW, .to_float = q4_0_oct_to_float_ref, .vec_dot = q4_0_oct_dot_ref,
                    .vec_dot_rows = q4_0_oct_dot_rows_ref },
+    [TYPE_Q8_0_OCT] = { Q8_0_OCT_ROW, .to_float = q8_0_oct_to_float_ref, .vec_dot = q8_0_oct_dot_ref,
+                   .vec_dot_rows = q8_0_oct_dot_rows_ref },
     GEOMETRY_ONLY,
 };
 
@@ -153,9 +157,13 @@ static const struct type_traits simd_table[TYPE_ALL] = {
 #if QUANT_AVX512
     [TYPE_Q4_0_OCT] = { Q4_0_OCT_ROW, .to_float = q4_0_oct_to_float_ref, .vec_dot = q4_0_oct_dot_avx2,
                    .vec_dot_rows = q4_0_oct_dot_rows_avx2, ROWS2(q4_0_oct), OCT_ROWS },
-#else
+    [TYPE_Q8_0_OCT] = { Q8_0_OCT_ROW, .to_float = q8_0_oct_to_float_ref, .vec_dot = q8_0_oct_dot_avx2,
+                   .vec_dot_rows = q8_0_oct_dot_rows_avx2, ROWS2(q8_0_oct), OCT_ROWS },
+#else /* never made on this build (quant_repack_type) */
     [TYPE_Q4_0_OCT] = { Q4_0_OCT_ROW, .to_float = q4_0_oct_to_float_ref, .vec_dot = q4_0_oct_dot_ref,
                    .vec_dot_rows = q4_0_oct_dot_rows_ref },
+    [TYPE_Q8_0_OCT] = { Q8_0_OCT_ROW, .to_float = q8_0_oct_to_float_ref, .vec_dot = q8_0_oct_dot_ref,
+                   .vec_dot_rows = q8_0_oct_dot_rows_ref },
 #endif
     GEOMETRY_ONLY,
 };
@@ -191,15 +199,18 @@ const struct type_traits *type_traits_reference(enum ggml_type type)
 
 enum ggml_type quant_repack_type(enum ggml_type type)
 {
-    return QUANT_AVX512 && !force_ref && type == TYPE_Q4_0 ? TYPE_Q4_0_OCT : type;
+    if (!QUANT_AVX512 || force_ref) return type;
+    return type == TYPE_Q4_0 ? TYPE_Q4_0_OCT : type == TYPE_Q8_0 ? TYPE_Q8_0_OCT : type;
 }
 
 void quant_repack(enum ggml_type type, void *data, int64_t rows, int64_t n)
 {
-    if (quant_repack_type(type) != TYPE_Q4_0_OCT) return;
+    const enum ggml_type to = quant_repack_type(type);
+    if (to == type) return;
+    void (*repack_row)(void *, int64_t) = to == TYPE_Q4_0_OCT ? q4_0_oct_repack : q8_0_oct_repack;
     const size_t rb = type_row_size(type, n);
 #pragma omp parallel for schedule(static) if (rows * n >= (1 << 20))
-    for (int64_t r = 0; r < rows; r++) q4_0_oct_repack((char *)data + (size_t)r * rb, n);
+    for (int64_t r = 0; r < rows; r++) repack_row((char *)data + (size_t)r * rb, n);
 }
 
 size_t type_row_size(enum ggml_type type, int64_t n)

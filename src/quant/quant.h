@@ -40,7 +40,8 @@ enum ggml_type {
     TYPE_BF16 = 30,
     TYPE_COUNT = 40, /* ids at or above this are rejected by the loader */
     /* Internal layouts, never in a file: weights rearranged at load (quant_repack). */
-    TYPE_Q4_0_OCT = TYPE_COUNT, /* Q4_0 in octs for the AVX-512 kernels (q4q5.c) */
+    TYPE_Q4_0_OCT = TYPE_COUNT, /* Q4_0 and Q8_0 in octs for the AVX-512 kernels (octpack.c) */
+    TYPE_Q8_0_OCT,
     TYPE_ALL,
 };
 
@@ -100,8 +101,8 @@ const struct type_traits *type_traits_reference(enum ggml_type type);
 void quant_force_reference(bool on);
 
 /* The layout that weight rows of `type` are rearranged into at load on this
- * build, for faster kernels (TYPE_Q4_0 -> TYPE_Q4_0_OCT where the AVX-512
- * kernels run), or `type` itself. Same row size; to_float and the dots give
+ * build, for faster kernels (Q4_0 -> Q4_0_OCT and Q8_0 -> Q8_0_OCT where the
+ * AVX-512 kernels run), or `type` itself. Same row size; to_float and the dots give
  * what they gave on the original rows. quant_repack rearranges `rows` rows
  * of n elements at data in place. */
 enum ggml_type quant_repack_type(enum ggml_type type);

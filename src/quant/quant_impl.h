@@ -397,9 +397,16 @@ void q8_0_from_float_act(const float *, void *, int64_t);
 void q8_1_from_float_act(const float *, void *, int64_t);
 /* q4q5.c */
 DECL_TO(q4_0); DECL_FROM(q4_0); DECL_DOT(q4_0);
+/* the plain dots' steps over nb blocks, continuing the sum s (octpack.c) */
+float q4_0_dot_blocks(const void *w, const void *a, int64_t nb, float s);
+float q8_0_dot_blocks(const void *w, const void *a, int64_t nb, float s);
+/* octpack.c: Q4_0 / Q8_0 rearranged at load for the oct kernels */
 DECL_TO(q4_0_oct); DECL_DOT(q4_0_oct);
+DECL_TO(q8_0_oct); DECL_DOT(q8_0_oct);
 void q4_0_oct_repack(void *row, int64_t n);
-void q4_0_oct_unpack(const void *oct, void *blocks); /* one oct back to 8 Q4_0 blocks */
+void q8_0_oct_repack(void *row, int64_t n);
+void q4_0_oct_unpack(const void *oct, void *blocks); /* one oct back to 8 plain blocks */
+void q8_0_oct_unpack(const void *oct, void *blocks);
 DECL_TO(q4_1); DECL_FROM(q4_1); DECL_DOT(q4_1);
 DECL_TO(q5_0); DECL_FROM(q5_0); DECL_DOT(q5_0);
 DECL_TO(q5_1); DECL_FROM(q5_1); DECL_DOT(q5_1);
@@ -414,7 +421,8 @@ DECL_TO(iq4_nl); DECL_FROM(iq4_nl); DECL_DOT(iq4_nl);
 
 /* rows.c: the reference multi-row kernels (one vec_dot_ref per row) */
 DECL_ROWS(f32); DECL_ROWS(f16); DECL_ROWS(bf16);
-DECL_ROWS(q4_0); DECL_ROWS(q4_1); DECL_ROWS(q5_0); DECL_ROWS(q5_1); DECL_ROWS(q8_0); DECL_ROWS(q4_0_oct);
+DECL_ROWS(q4_0); DECL_ROWS(q4_1); DECL_ROWS(q5_0); DECL_ROWS(q5_1); DECL_ROWS(q8_0);
+DECL_ROWS(q4_0_oct); DECL_ROWS(q8_0_oct);
 DECL_ROWS(q2_K); DECL_ROWS(q3_K); DECL_ROWS(q4_K); DECL_ROWS(q5_K); DECL_ROWS(q6_K);
 DECL_ROWS(iq4_nl);
 
@@ -429,6 +437,7 @@ DECL_ROWS_SIMD(q4_1); DECL_ROWS_SIMD(q5_1);
 DECL_ROWS2_SIMD(q4_0); DECL_ROWS2_SIMD(q8_0); DECL_ROWS2_SIMD(iq4_nl); DECL_ROWS2_SIMD(q4_1);
 #if QUANT_AVX512
 DECL_ROWS_SIMD(q4_0_oct); DECL_ROWS2_SIMD(q4_0_oct); DECL_DOT_SIMD(q4_0_oct);
+DECL_ROWS_SIMD(q8_0_oct); DECL_ROWS2_SIMD(q8_0_oct); DECL_DOT_SIMD(q8_0_oct);
 #endif
 /* the others */
 DECL_ROWS_SIMD(f32); DECL_ROWS_SIMD(f16); DECL_ROWS_SIMD(bf16);
