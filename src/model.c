@@ -266,7 +266,7 @@ struct model *model_from_gguf(struct gguf_file *f, char *err, size_t errlen)
 
     m->layers = calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers) { lfail(&L, "out of memory"); goto fail; }
-    int type_count[TYPE_COUNT] = {0};
+    int type_count[TYPE_ALL] = {0};
     for (int l = 0; l < hp->n_layer; l++) {
         struct layer *ly = &m->layers[l];
         char n[96];
@@ -431,7 +431,7 @@ struct model *model_from_llama2c(const char *path, enum load_mode mode, char *er
     if (shared) m->output = m->tok_embd;
     else MAT(m->output, hp->n_vocab, D);
 #undef MAT
-    int type_count[TYPE_COUNT] = {0};
+    int type_count[TYPE_ALL] = {0};
     for (int l = 0; l < NL; l++) {
         struct layer *ly = &m->layers[l];
         const struct tensor *ws[LAYER_MATRICES];

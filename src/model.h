@@ -79,7 +79,7 @@ void layer_matrices(const struct layer *ly, const struct tensor *ws[LAYER_MATRIC
 /* How the model's file was brought into memory. */
 const struct filemap *model_file(const struct model *m);
 /* Rearrange the weight matrices into this build's faster layouts
- * (quant_repack_type: Q4_0 for the AVX-512 kernels) when the file was read
+ * (quant_repack_type: Q4_0 and Q8_0 for the AVX-512 kernels) when the file was read
  * into memory; a mapped file is the page cache's and stays as it is. The
  * token embeddings (and a classifier tied to them) keep their layout. */
 void model_repack(struct model *m);

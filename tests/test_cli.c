@@ -290,13 +290,17 @@ static void test_context_shift_long_run(void **state)
 }
 
 /* --no-mmap reads the file into memory, --mmap maps it: the same bytes, so
- * the same text; the first stderr line says which; a truncated file is the
- * same one-line error either way; the two flags together are refused. */
+ * the same text (Q4_0 / Q8_0 read in are rearranged for the AVX-512 kernels,
+ * with the same bits); the first stderr line says which; a truncated file
+ * is the same one-line error either way; the two flags together are
+ * refused. */
 static void test_load_modes(void **state)
 {
     (void)state;
     const char *models[][2] = {{"models/stories260K.gguf", ""},
                                {"models/synthetic/rand-llama-q4_k_m.gguf", "--prompt-ids 1,20,30,40"},
+                               {"models/synthetic/rand-llama-q4_0.gguf", "--prompt-ids 1,20,30,40"},
+                               {"models/synthetic/rand-llama-q8_0.gguf", "--prompt-ids 1,20,30,40 -np 3"},
                                {"models/stories260K.bin", "-z"}};
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
         char extra[512];

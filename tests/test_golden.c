@@ -259,7 +259,9 @@ static void check_repacked_model(const char *type, enum ggml_type file_type)
     if (!m) fail_msg("%s", err);
     assert_true(model_file(m)->copied);
     model_repack(m);
-    assert_int_equal(m->layers[0].wq.type, quant_repack_type(file_type));
+    /* rearranged where the AVX-512 kernels run, else left as it is */
+    if (!strcmp(quant_simd_name(), "AVX-512")) assert_true(m->layers[0].wq.type >= TYPE_COUNT);
+    else assert_int_equal(m->layers[0].wq.type, file_type);
     assert_int_equal(mapped.m->layers[0].wq.type, file_type);
     struct golden g;
     assert_true(load_golden(golden, &g));
@@ -281,6 +283,7 @@ static void check_repacked_model(const char *type, enum ggml_type file_type)
 static void test_repacked(void **state)
 {
     (void)state;
+    quant_force_reference(false);
     check_repacked_model("q4_0", TYPE_Q4_0);
     check_repacked_model("q8_0", TYPE_Q8_0);
 }

@@ -89,7 +89,8 @@ static ALWAYS_INLINE size_t oct_qs_offset(enum oct_kind kind)
     case OCT_Q8_0: return offsetof(block_q8_0, qs);
     case OCT_IQ4_NL: return offsetof(block_iq4_nl, qs);
     case OCT_Q4_1: return offsetof(block_q4_1, qs);
-    default: return offsetof(block_q5_1, qs);
+    case OCT_Q5_1: return offsetof(block_q5_1, qs);
+    default: __builtin_trap(); /* rearranged octs are not blocks */
     }
 }
 
@@ -369,7 +370,7 @@ static const struct oct_layout oct_layout_34 = {                   /* Q8_0: d, q
 
 static ALWAYS_INLINE const struct oct_layout *oct_layout(enum oct_kind kind)
 {
-    return kind == OCT_Q8_0 ? &oct_layout_34 : kind == OCT_Q4_1 ? &oct_layout_20 : &oct_layout_18;
+    return oct_plain(kind) == OCT_Q8_0 ? &oct_layout_34 : kind == OCT_Q4_1 ? &oct_layout_20 : &oct_layout_18;
 }
 
 /* The 8 blocks as 64-byte vectors; the last one is a masked load, so nothing
@@ -632,7 +633,8 @@ static ALWAYS_INLINE __m256i plain_block_dot(enum oct_kind kind, const uint8_t *
     case OCT_Q8_0: w = loadu256(wb + offsetof(block_q8_0, qs)); break;
     case OCT_IQ4_NL: w = iq4nl_values_32(wb + offsetof(block_iq4_nl, qs)); break;
     case OCT_Q4_1: return dot4_u8i8_add(_mm256_setzero_si256(), nibbles_32(wb + offsetof(block_q4_1, qs)), y);
-    default: return dot4_u8i8_add(_mm256_setzero_si256(), q5_1_quants((const block_q5_1 *)(const void *)wb), y);
+    case OCT_Q5_1: return dot4_u8i8_add(_mm256_setzero_si256(), q5_1_quants((const block_q5_1 *)(const void *)wb), y);
+    default: __builtin_trap(); /* rearranged octs are not blocks: oct_dot unpacks them */
     }
     /* |w| <= 128 and y != -128: no maddubs pair reaches 2^15 */
     const __m256i a = _mm256_sign_epi8(w, w), sy = _mm256_sign_epi8(y, w);

@@ -22,32 +22,49 @@
 
 #define OCT_BLOCKS 8
 
-/* Offset in a plain oct (blocks of bs bytes, quants after a 2-byte scale)
- * of byte t of part o of the repacked one. */
+_Static_assert(offsetof(block_q4_0, qs) == 2 && offsetof(block_q8_0, qs) == 2, "a 2-byte scale, then the quants");
+
+/* Offset in a plain oct (blocks of bs bytes, quants after the scale) of
+ * byte t of part o of the repacked one. */
 static size_t oct_src(size_t bs, int o, int t)
 {
     return (size_t)(t / 4 % OCT_BLOCKS) * bs + 2 + 4 * (size_t)(2 * o + t / 32) + (size_t)(t % 4);
 }
 
-/* parts of 64 bytes in an oct of blocks of bs bytes */
-static int oct_parts(size_t bs) { return (int)((bs - 2) * OCT_BLOCKS / 64); }
+/* Where each byte of a repacked oct comes from in the plain one: the 8
+ * scales' bytes, then the parts' (a table, as loading a model rearranges
+ * hundreds of MB). n: the oct's bytes, 8 · bs. */
+struct oct_map {
+    size_t n;
+    uint16_t src[OCT_BLOCKS * sizeof(block_q8_0)];
+};
+
+static struct oct_map oct_map(size_t bs)
+{
+    struct oct_map m = {.n = OCT_BLOCKS * bs};
+    for (int k = 0; k < OCT_BLOCKS; k++) {
+        m.src[2 * k] = (uint16_t)(k * bs);
+        m.src[2 * k + 1] = (uint16_t)(k * bs + 1);
+    }
+    for (size_t o = 0; 16 + 64 * o < m.n; o++)
+        for (int t = 0; t < 64; t++) m.src[16 + 64 * o + (size_t)t] = (uint16_t)oct_src(bs, (int)o, t);
+    return m;
+}
 
 static void oct_repack_row(uint8_t *row, int64_t nb, size_t bs)
 {
-    uint8_t tmp[OCT_BLOCKS * sizeof(block_q8_0)];
-    for (int64_t i = 0; i + OCT_BLOCKS <= nb; i += OCT_BLOCKS, row += OCT_BLOCKS * bs) {
-        memcpy(tmp, row, OCT_BLOCKS * bs);
-        for (int k = 0; k < OCT_BLOCKS; k++) memcpy(row + 2 * k, tmp + k * bs, 2);
-        for (int o = 0; o < oct_parts(bs); o++)
-            for (int t = 0; t < 64; t++) row[16 + 64 * o + t] = tmp[oct_src(bs, o, t)];
+    const struct oct_map m = oct_map(bs);
+    uint8_t tmp[sizeof m.src / sizeof m.src[0]];
+    for (int64_t i = 0; i + OCT_BLOCKS <= nb; i += OCT_BLOCKS, row += m.n) {
+        memcpy(tmp, row, m.n);
+        for (size_t b = 0; b < m.n; b++) row[b] = tmp[m.src[b]];
     }
 }
 
 static void oct_unpack(const uint8_t *oct, uint8_t *blocks, size_t bs)
 {
-    for (int k = 0; k < OCT_BLOCKS; k++) memcpy(blocks + k * bs, oct + 2 * k, 2);
-    for (int o = 0; o < oct_parts(bs); o++)
-        for (int t = 0; t < 64; t++) blocks[oct_src(bs, o, t)] = oct[16 + 64 * o + t];
+    const struct oct_map m = oct_map(bs);
+    for (size_t b = 0; b < m.n; b++) blocks[m.src[b]] = oct[b];
 }
 
 /* Blocks i ..< i + 8 (or to the end) of a repacked row of nb blocks, as
