@@ -324,11 +324,10 @@ void model_repack(struct model *m)
     const struct filemap *fm = model_file(m);
     if (!fm->copied || !m->layers) return;
     bool any = false;
-    for (int64_t i = 0; repack_candidate(m, i); i++)
-        any |= quant_repack_type(repack_candidate(m, i)->type) != repack_candidate(m, i)->type;
+    struct tensor *t;
+    for (int64_t i = 0; (t = repack_candidate(m, i)); i++) any |= quant_repack_type(t->type) != t->type;
     /* the copy is read-only (a stray write faults): writable for the while */
     if (!any || mprotect((void *)fm->data, fm->size, PROT_READ | PROT_WRITE)) return;
-    struct tensor *t;
     for (int64_t i = 0; (t = repack_candidate(m, i)); i++) {
         const enum ggml_type to = quant_repack_type(t->type);
         if (to == t->type) continue;

@@ -29,7 +29,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 #include <strings.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -161,13 +160,19 @@ static bool place_cpus(int place, cpu_set_t *set)
     return true;
 }
 
-/* CPUs the team can run on. With OpenMP binding its threads to places, the
- * caller is pinned to its place and a thread it starts would inherit that
- * one place: then the places count. */
+/* OpenMP's places when it binds its threads to them, else 0. Then the
+ * caller is pinned to its place, and a thread it starts would inherit that
+ * one place. */
+static int bound_places(void)
+{
+    return omp_get_proc_bind() != omp_proc_bind_false ? omp_get_num_places() : 0;
+}
+
+/* CPUs the team can run on: the places' when OpenMP binds to them. */
 static long team_cpus(void)
 {
-    const int places = omp_get_num_places();
-    if (places > 0 && omp_get_proc_bind() != omp_proc_bind_false) {
+    const int places = bound_places();
+    if (places > 0) {
         long cpus = 0;
         for (int q = 0; q < places; q++) cpus += omp_get_place_num_procs(q);
         return cpus;
@@ -184,10 +189,9 @@ static bool start_worker(struct pool *p, int i)
     *w = (struct worker){.pool = p, .id = i};
     pthread_attr_t attr;
     if (pthread_attr_init(&attr)) return false;
-    const int places = omp_get_num_places();
+    const int places = bound_places();
     cpu_set_t set;
-    if (places > 0 && omp_get_proc_bind() != omp_proc_bind_false && omp_get_place_num() >= 0 &&
-        place_cpus((omp_get_place_num() + i) % places, &set))
+    if (places > 0 && omp_get_place_num() >= 0 && place_cpus((omp_get_place_num() + i) % places, &set))
         pthread_attr_setaffinity_np(&attr, sizeof set, &set);
     const bool ok = pthread_create(&w->thread, &attr, worker_main, w) == 0;
     pthread_attr_destroy(&attr);
