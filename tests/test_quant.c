@@ -508,7 +508,8 @@ static void check_rows(const struct type_traits *tt, const uint8_t *w, int64_t n
 }
 
 /* vec_dot_rows2 on two weight rows (w, w + wrb) gives each row's vec_dot
- * bits, for every row count and start, and writes nothing else. */
+ * bits, for every row count and start, with a gap between the results of
+ * one activation row and the next or none, and writes nothing else. */
 static void check_rows2(const struct type_traits *tt, const uint8_t *w, size_t wrb, int64_t n, const float *src,
                         const char *what)
 {
@@ -527,17 +528,19 @@ static void check_rows2(const struct type_traits *tt, const uint8_t *w, size_t w
     const uint32_t sentinel = 0x7fc0beefu;
     for (int B = 1; B <= VEC_DOT_ROWS_MAX; B++) {
         for (int s = 0; s + B <= 8; s++) {
-            float out[8 * 3 + 1];
-            for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) memcpy(&out[i], &sentinel, 4);
-            tt->vec_dot_rows2(n, w, wrb, px + s * xrb, xrb, B, out, 3);
-            for (int i = 0; i < (int)(sizeof out / sizeof out[0]); i++) {
-                const int b = i / 3, r = i % 3;
-                if (r < 2 && b < B) {
-                    if (memcmp(&out[i], &want[r][s + b], 4) != 0)
-                        fail_msg("%s %s n=%ld: rows2(B=%d, from %d) row %d [%d] = %.9g, vec_dot %.9g", tt->name, what,
-                                 (long)n, B, s, r, b, out[i], want[r][s + b]);
-                } else if (memcmp(&out[i], &sentinel, 4) != 0) {
-                    fail_msg("%s %s n=%ld B=%d: rows2 wrote out[%d]", tt->name, what, (long)n, B, i);
+            for (int os = 2; os <= 3; os++) {
+                float out[8 * 3 + 1];
+                for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) memcpy(&out[i], &sentinel, 4);
+                tt->vec_dot_rows2(n, w, wrb, px + s * xrb, xrb, B, out, (size_t)os);
+                for (int i = 0; i < (int)(sizeof out / sizeof out[0]); i++) {
+                    const int b = i / os, r = i % os;
+                    if (r < 2 && b < B) {
+                        if (memcmp(&out[i], &want[r][s + b], 4) != 0)
+                            fail_msg("%s %s n=%ld: rows2(B=%d, from %d, stride %d) row %d [%d] = %.9g, vec_dot %.9g",
+                                     tt->name, what, (long)n, B, s, os, r, b, out[i], want[r][s + b]);
+                    } else if (memcmp(&out[i], &sentinel, 4) != 0) {
+                        fail_msg("%s %s n=%ld B=%d stride %d: rows2 wrote out[%d]", tt->name, what, (long)n, B, os, i);
+                    }
                 }
             }
         }

@@ -15,7 +15,7 @@
  *
  * Activations are brought into that shape once per matmul (rows_prepare: an
  * "oct" of 8 Q8_0 / Q8_1 blocks becomes 320 bytes: the 8 vectors, then per
- * block the negated sum of its quants (Q8_0) or its s = d * sum as float
+ * block -8 times the sum of its quants (Q8_0) or its s = d * sum as float
  * (Q8_1), then each block's d as float); weights are rearranged in registers
  * per oct of 8 weight blocks, and that work is shared by all activation rows
  * of vec_dot_rows.
@@ -23,7 +23,8 @@
  * Weights go in as unsigned bytes u = q + off (Q4_0: the nibble, off 8; Q5_0:
  * 5 bits, off 16; Q8_0 and IQ4_NL: q + 128; Q4_1 / Q5_1: the quant, off 0),
  * dpbusd's u8 x s8 form; the offset comes back as the initial value
- * -off * sum(y) of each lane. Every sum is an exact int32, so the order of
+ * -off * sum(y) of each lane (Q4_0's -8 * sum(y) as prepared, so that its
+ * kernels load it as it is). Every sum is an exact int32, so the order of
  * the integer additions is free. The float order is fixed: per row, octs in
  * order (lanes = blocks mod 8),
  *     acc = fma(d_w * d_y, (float)isum, acc)
@@ -46,7 +47,7 @@
 #if QUANT_AVX2
 
 #define OCT 8            /* blocks per oct */
-#define OCT_AUX 256      /* byte offsets inside one prepared oct: -sum (Q8_0) or s (Q8_1) */
+#define OCT_AUX 256      /* byte offsets inside one prepared oct: -8 * sum (Q8_0) or s (Q8_1) */
 #define OCT_D 288
 #define OCT_BYTES 320
 
@@ -194,7 +195,7 @@ static ALWAYS_INLINE void oct_prepare8(bool q81, const uint8_t *y, uint8_t *dst)
     if (q81)
         _mm256_storeu_ps((float *)(void *)(dst + OCT_AUX), fp16x8_strided(y + offsetof(block_q8_1, s), bs));
     else
-        _mm256_storeu_si256((__m256i *)(void *)(dst + OCT_AUX), _mm256_sub_epi32(_mm256_setzero_si256(), s));
+        _mm256_storeu_si256((__m256i *)(void *)(dst + OCT_AUX), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(s, 3)));
     _mm256_storeu_ps((float *)(void *)(dst + OCT_D), fp16x8_strided(y, bs));
 }
 
@@ -258,14 +259,20 @@ static ALWAYS_INLINE void oct_weights(enum oct_kind kind, const uint8_t *wb, str
     if (oct_has_min(kind)) o->m = fp16x8_strided(wb + 2, bs); /* m follows d in Q4_1 / Q5_1 */
 }
 
+/* -off * sum(y) of each block of the activation oct at p, from the prepared
+ * -8 * sum(y): what unsigned weights u = q + off owe (off 8, 16 or 128). */
+static ALWAYS_INLINE __m256i oct_offset_term(enum oct_kind kind, const uint8_t *p)
+{
+    const __m256i t = _mm256_loadu_si256((const __m256i *)(const void *)(p + OCT_AUX));
+    const enum oct_kind k = oct_plain(kind);
+    return k == OCT_Q4_0 ? t : _mm256_slli_epi32(t, k == OCT_Q5_0 ? 1 : 4);
+}
+
 /* Block k's integer dot in lane k, for the activation oct at p. */
 static ALWAYS_INLINE __m256i oct_isum(enum oct_kind kind, const struct oct_w *o, const uint8_t *p, int chains)
 {
     const __m256i *v = (const __m256i *)(const void *)p;
-    const int shift = kind == OCT_Q4_0 ? 3 : kind == OCT_Q5_0 ? 4 : 7; /* log2 off */
-    const __m256i init = oct_has_min(kind) || oct_signed(kind)
-                             ? _mm256_setzero_si256()
-                             : _mm256_slli_epi32(_mm256_loadu_si256(v + OCT_AUX / 32), shift);
+    const __m256i init = oct_has_min(kind) || oct_signed(kind) ? _mm256_setzero_si256() : oct_offset_term(kind, p);
     if (oct_signed(kind)) {
         const __m256i one = _mm256_set1_epi16(1);
         __m256i s = init, t = _mm256_setzero_si256();
@@ -450,9 +457,7 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
 static ALWAYS_INLINE __m512i oct_isum512_halves(enum oct_kind kind, const struct oct_w512 *o, const uint8_t *p)
 {
     const __m512i *v = (const __m512i *)(const void *)p;
-    const int shift = kind == OCT_Q4_0 || kind == OCT_Q4_0R ? 3 : 7; /* log2 off */
-    const __m256i init = oct_has_min(kind) ? _mm256_setzero_si256()
-                                           : _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p + OCT_AUX)), shift);
+    const __m256i init = oct_has_min(kind) ? _mm256_setzero_si256() : oct_offset_term(kind, p);
     __m512i c0 = _mm512_dpbusd_epi32(_mm512_zextsi256_si512(init), o->Z[0], _mm512_loadu_si512(v));
     __m512i c1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), o->Z[1], _mm512_loadu_si512(v + 1));
     c0 = _mm512_dpbusd_epi32(c0, o->Z[2], _mm512_loadu_si512(v + 2));
@@ -528,6 +533,33 @@ static ALWAYS_INLINE void oct_rows(enum oct_kind kind, int64_t n, const void *w,
 }
 
 #if OCT_AVX512
+/* The 16 sums hsum_f32_8 gives of the halves of a[0..7] (row 0 in the low,
+ * row 1 in the high 8 lanes), each added in hsum_f32_8's order, to out[b *
+ * os + row]: three rounds of adds on four vectors instead of 16 reductions
+ * of one. */
+static ALWAYS_INLINE void hsum_pairs8(const __m512 a[8], float *out, size_t os)
+{
+    __m512 s[4], p[2];
+    for (int i = 0; i < 4; i++) /* 128-bit chunks: a[2i] row 0, row 1, a[2i + 1] row 0, row 1; x_j + x_j+4 */
+        s[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
+                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
+    for (int i = 0; i < 2; i++) /* then x_0 + x_2, x_1 + x_3 of each chunk */
+        p[i] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
+                             _mm512_shuffle_ps(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
+    /* then the two: lane 4c + i holds s[i]'s chunk c, a[2i + c / 2]'s row c % 2 */
+    const __m512 f = _mm512_add_ps(_mm512_shuffle_ps(p[0], p[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                   _mm512_shuffle_ps(p[0], p[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    /* to lane 2b + row */
+    const __m512 g = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), f);
+    if (os == 2) {
+        _mm512_storeu_ps(out, g);
+        return;
+    }
+    float t[16];
+    _mm512_storeu_ps(t, g);
+    for (int b = 0; b < 8; b++) memcpy(out + (size_t)b * os, t + 2 * b, 2 * sizeof(float));
+}
+
 /* Two weight rows (w and w + wrb) against the same NR activation rows: each
  * activation vector is loaded once for both, which matters once NR is large
  * (at 8 rows the single-row kernel issues more loads than dot products).
@@ -557,7 +589,28 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
         const __m512 mw = oct_has_min(kind) ? _mm512_insertf32x8(_mm512_castps256_ps512(o0.m), o1.m, 1) : dw;
         for (int b = 0; b < NR; b++) {
             const uint8_t *p = px + (size_t)b * xrb;
-            const __m512i s0 = oct_isum512_halves(kind, &o0, p), s1 = oct_isum512_halves(kind, &o1, p);
+            /* Each activation vector in a register for both rows: gcc would
+             * fold it into both dot products as a memory operand, loading it
+             * twice, and the loads, not the dot products, set the pace. */
+            const __m512i *v = (const __m512i *)(const void *)p;
+            __m512i v0 = _mm512_loadu_si512(v), v1 = _mm512_loadu_si512(v + 1);
+            __m512i v2 = _mm512_loadu_si512(v + 2), v3 = _mm512_loadu_si512(v + 3);
+            __asm__("" : "+v"(v0), "+v"(v1), "+v"(v2), "+v"(v3));
+            /* Row 1's offset term loaded again: a register copy of row 0's
+             * (a dot product overwrites its sum) costs more than a load. */
+            const uint8_t *p1 = p;
+            __asm__("" : "+r"(p1));
+            __m512i s0 = oct_has_min(kind) ? _mm512_setzero_si512() : _mm512_zextsi256_si512(oct_offset_term(kind, p));
+            __m512i s1 = oct_has_min(kind) ? _mm512_setzero_si512() : _mm512_zextsi256_si512(oct_offset_term(kind, p1));
+            /* one chain per row: 16 chains in flight hide the latency */
+            s0 = _mm512_dpbusd_epi32(s0, o0.Z[0], v0);
+            s1 = _mm512_dpbusd_epi32(s1, o1.Z[0], v0);
+            s0 = _mm512_dpbusd_epi32(s0, o0.Z[1], v1);
+            s1 = _mm512_dpbusd_epi32(s1, o1.Z[1], v1);
+            s0 = _mm512_dpbusd_epi32(s0, o0.Z[2], v2);
+            s1 = _mm512_dpbusd_epi32(s1, o1.Z[2], v2);
+            s0 = _mm512_dpbusd_epi32(s0, o0.Z[3], v3);
+            s1 = _mm512_dpbusd_epi32(s1, o1.Z[3], v3);
             /* [s0 lanes 0-7 | s1 lanes 0-7] + [s0 lanes 8-15 | s1 lanes 8-15] */
             const __m512i s = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
                                                _mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
@@ -576,6 +629,11 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
     if (i < nb) { /* the partial oct as oct_span takes it */
         oct_span(kind, nb - i, w0 + i * bs, px, xrb, NR, acc0);
         oct_span(kind, nb - i, w1 + i * bs, px, xrb, NR, acc1);
+    }
+    if (NR == 8) {
+        for (int b = 0; b < NR; b++) acc[b] = _mm512_insertf32x8(_mm512_castps256_ps512(acc0[b]), acc1[b], 1);
+        hsum_pairs8(acc, out, os);
+        return;
     }
     for (int b = 0; b < NR; b++) {
         out[(size_t)b * os] = hsum_f32_8(acc0[b]);
