@@ -14,6 +14,13 @@
 #include "quant/quant.h"
 #include "vecmath.h"
 
+/* The softmax bookkeeping of up to 8 heads as one vector per key (the same
+ * operations, lane by lane, as the scalar loops). */
+#if defined(__AVX2__) && defined(__FMA__) && defined(__F16C__) && ATT_HEADS_MAX == 8
+#define ATT_VEC 1
+#include <immintrin.h>
+#endif
+
 void rope_table(float *cs, int pos, const struct hparams *hp)
 {
     /* ggml's recurrence: theta_i = pos · base^(-2i/n_rot), in float, divided
@@ -63,7 +70,7 @@ static inline float mul_add(float x, float y, float a)
 /* Most head elements (query + accumulator) one call keeps for several heads. */
 #define ATT_STACK_FLOATS 16384
 
-/* For keys j < n: acc = acc·ms[j] + v_j·vs[j] (v_j at v + j·vrow), with acc
+/* For keys j < n: acc = acc·ms[j·ks] + v_j·vs[j·ks] (v_j at v + j·vrow), with acc
  * rounded to half precision after each step (see attention()). Each key's
  * step is a dependent chain fma -> round -> widen of ~15 cycles, so columns
  * go outermost, in vectors held in registers across all n keys: enough of
@@ -96,10 +103,10 @@ typedef __m256 acc_vec;
 #ifdef ACC_LANES
 /* NH heads of HV vectors each (both constants at each call): head h's
  * accumulator at acc + h·stride, its values at v[h], its factors for key j
- * at ms/vs[h·n + j]. */
+ * at ms/vs[h + j·ks]. */
 static inline __attribute__((always_inline)) void f16_acc_pass(uint16_t *acc, size_t stride, const uint8_t *const *v,
                                                                size_t vrow, int n, const float *ms, const float *vs,
-                                                               int HV, int NH)
+                                                               int ks, int HV, int NH)
 {
     acc_vec a[ACC_VECS];
     for (int h = 0; h < NH; h++)
@@ -107,8 +114,8 @@ static inline __attribute__((always_inline)) void f16_acc_pass(uint16_t *acc, si
     for (int j = 0; j < n; j++) {
         for (int h = 0; h < NH; h++) {
             const uint16_t *vj = (const uint16_t *)(const void *)(v[h] + (size_t)j * vrow);
-            const float mhj = ms[h * n + j];
-            const acc_vec vvs = acc_set1(vs[h * n + j]);
+            const float mhj = ms[h + j * ks];
+            const acc_vec vvs = acc_set1(vs[h + j * ks]);
             if (mhj != 1.0f) {
                 const acc_vec vms = acc_set1(mhj);
                 for (int c = 0; c < HV; c++) a[h * HV + c] = acc_round(acc_mul(a[h * HV + c], vms));
@@ -135,7 +142,8 @@ static int heads_per_pass(int hdv)
     return 0;
 }
 
-/* The F16 accumulators of nh heads (hdv columns each, one after another). */
+/* The F16 accumulators of nh heads (hdv columns each, one after another);
+ * the factors of head h for key j at ms/vs[h + j·nh]. */
 static void f16_accumulate(uint16_t *acc, const uint8_t *const *v, size_t vrow, int n, const float *ms,
                            const float *vs, int hdv, int nh)
 {
@@ -147,13 +155,13 @@ static void f16_accumulate(uint16_t *acc, const uint8_t *const *v, size_t vrow, 
     if (per) {
         for (; nh - h >= per; h += per) {
             uint16_t *ah = acc + (size_t)h * hdv;
-            const float *mh = ms + h * n, *vh = vs + h * n;
+            const float *mh = ms + h, *vh = vs + h;
             switch (hv) {
-            case 1: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, 1, ACC_VECS); break;
-            case 2: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, 2, ACC_VECS / 2); break;
-            case 4: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, 4, ACC_VECS / 4); break;
+            case 1: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, 1, ACC_VECS); break;
+            case 2: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, 2, ACC_VECS / 2); break;
+            case 4: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, 4, ACC_VECS / 4); break;
 #if ACC_VECS >= 16
-            case 8: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, 8, ACC_VECS / 8); break;
+            case 8: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, 8, ACC_VECS / 8); break;
 #endif
             default: break;
             }
@@ -163,21 +171,21 @@ static void f16_accumulate(uint16_t *acc, const uint8_t *const *v, size_t vrow, 
     /* The rest one head at a time, in column groups of up to 8 vectors. */
     for (; h < nh; h++) {
         uint16_t *ah = acc + (size_t)h * hdv;
-        const float *mh = ms + h * n, *vh = vs + h * n;
+        const float *mh = ms + h, *vh = vs + h;
         int i = 0;
 #ifdef ACC_LANES
         while (hdv - i >= ACC_LANES) {
             const int left = (hdv - i) / ACC_LANES, chains = left < 8 ? left : 8;
             const uint8_t *vi = v[h] + (size_t)i * sizeof(uint16_t);
             switch (chains) {
-            case 8: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 8, 1); break;
-            case 7: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 7, 1); break;
-            case 6: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 6, 1); break;
-            case 5: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 5, 1); break;
-            case 4: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 4, 1); break;
-            case 3: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 3, 1); break;
-            case 2: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 2, 1); break;
-            default: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, 1, 1); break;
+            case 8: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 8, 1); break;
+            case 7: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 7, 1); break;
+            case 6: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 6, 1); break;
+            case 5: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 5, 1); break;
+            case 4: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 4, 1); break;
+            case 3: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 3, 1); break;
+            case 2: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 2, 1); break;
+            default: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 1, 1); break;
             }
             i += chains * ACC_LANES;
         }
@@ -185,9 +193,10 @@ static void f16_accumulate(uint16_t *acc, const uint8_t *const *v, size_t vrow, 
         for (; i < hdv; i++) {
             float a = fp16_to_fp32(ah[i]);
             for (int j = 0; j < n; j++) {
-                if (mh[j] != 1.0f) a = fp16_to_fp32(fp32_to_fp16(a * mh[j]));
+                const float mhj = mh[(size_t)j * nh], vhj = vh[(size_t)j * nh];
+                if (mhj != 1.0f) a = fp16_to_fp32(fp32_to_fp16(a * mhj));
                 const uint16_t x = ((const uint16_t *)(const void *)(v[h] + (size_t)j * vrow))[i];
-                a = fp16_to_fp32(fp32_to_fp16(mul_add(fp16_to_fp32(x), vh[j], a)));
+                a = fp16_to_fp32(fp32_to_fp16(mul_add(fp16_to_fp32(x), vhj, a)));
             }
             ah[i] = fp32_to_fp16(a);
         }
@@ -195,11 +204,12 @@ static void f16_accumulate(uint16_t *acc, const uint8_t *const *v, size_t vrow, 
 }
 
 static void f32_accumulate(float *acc, const uint8_t *v, size_t vrow, int n, const float *ms, const float *vs,
-                           int dim)
+                           int ks, int dim)
 {
     for (int j = 0; j < n; j++) {
         const float *vj = (const float *)(const void *)(v + (size_t)j * vrow);
-        for (int i = 0; i < dim; i++) acc[i] = mul_add(vj[i], vs[j], acc[i] * ms[j]);
+        const float msj = ms[(size_t)j * ks], vsj = vs[(size_t)j * ks];
+        for (int i = 0; i < dim; i++) acc[i] = mul_add(vj[i], vsj, acc[i] * msj);
     }
 }
 
@@ -215,6 +225,98 @@ int attention_heads_per_call(const struct hparams *hp, const struct kv_cache *kv
     if (per > fit) per = fit > pass ? fit / pass * pass : 1;
     while (per > pass && (hp->n_head + per - 1) / per < min_calls) per -= pass;
     return per < hp->n_head ? per : hp->n_head;
+}
+
+#if defined(__AVX512F__)
+/* The scores of one key for heads 0 ..< nh (nh <= 8) of HD columns (64 or
+ * 128): dots[h] = f16_dot_avx2(HD, K row of head h, q + h * HD), bit for bit,
+ * for all 8 lanes at once (lanes past nh repeat a head). That dot keeps four
+ * 8-lane sums (element chunks of 32 in turn) and ends with (s0 + s1) + (s2 +
+ * s3), then hsum_f32_8; here s0|s1 and s2|s3 are two 16-lane sums, a key's
+ * row is widened once for all heads that share it, and the ends of 8 heads
+ * are added side by side: a third of the instructions of a dot per head. */
+static inline __attribute__((always_inline)) void f16_key_scores(const uint8_t *kj, const size_t *koff,
+                                                                 const float *q, int nh, int HD, float *dots)
+{
+    __m512 k[128 / 16], t[4]; /* the widened row: HD <= 128 */
+    size_t cur = koff[0];
+#pragma GCC unroll 8
+    for (int i = 0; i < HD / 16; i++) k[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(kj + cur + 32 * i)));
+    for (int p = 0; p < 4; p++) {
+        __m512 z[2][2];
+        for (int e = 0; e < 2; e++) {
+            const int h = 2 * p + e < nh ? 2 * p + e : nh - 1; /* a spare lane repeats a head */
+            if (koff[h] != cur) {
+                cur = koff[h];
+#pragma GCC unroll 8
+                for (int i = 0; i < HD / 16; i++)
+                    k[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(kj + cur + 32 * i)));
+            }
+            const float *qh = q + (size_t)h * HD;
+            z[e][0] = _mm512_fmadd_ps(k[0], _mm512_loadu_ps(qh), _mm512_setzero_ps());
+            z[e][1] = _mm512_fmadd_ps(k[1], _mm512_loadu_ps(qh + 16), _mm512_setzero_ps());
+#pragma GCC unroll 8
+            for (int i = 2; i < HD / 16; i++)
+                z[e][i % 2] = _mm512_fmadd_ps(k[i], _mm512_loadu_ps(qh + 16 * i), z[e][i % 2]);
+        }
+        /* [s0 + s1 of head 2p | of head 2p + 1] + [s2 + s3 | ...] */
+        const __m512 a = _mm512_add_ps(_mm512_shuffle_f32x4(z[0][0], z[1][0], _MM_SHUFFLE(1, 0, 1, 0)),
+                                       _mm512_shuffle_f32x4(z[0][0], z[1][0], _MM_SHUFFLE(3, 2, 3, 2)));
+        const __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(z[0][1], z[1][1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                       _mm512_shuffle_f32x4(z[0][1], z[1][1], _MM_SHUFFLE(3, 2, 3, 2)));
+        t[p] = _mm512_add_ps(a, b);
+    }
+    /* hsum_f32_8 of the 8 halves: lanes 0-3 + 4-7, then 0 + 2 and 1 + 3, then 0 + 1 */
+    const __m512 s0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                    _mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512 s1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                    _mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_ps(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512 f = _mm512_add_ps(r, _mm512_shuffle_ps(r, r, _MM_SHUFFLE(2, 3, 0, 1)));
+    /* head c in chunk c, lane 0; head 4 + c in lane 2 */
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
+    _mm256_storeu_ps(dots, _mm512_castps512_ps256(_mm512_permutexvar_ps(idx, f)));
+}
+
+/* f16_key_scores for keys j < n (rows krow bytes apart from kb), to dots[8 j].
+ * Out of line: inlined into attention(), the widened rows went to memory. */
+#define F16_BLOCK_SCORES(HD)                                                                                   \
+    static __attribute__((noinline)) void f16_block_scores_##HD(const uint8_t *kb, size_t krow, int n,        \
+                                                               const size_t *koff, const float *q, int nh,    \
+                                                               float *dots)                                   \
+    {                                                                                                          \
+        for (int j = 0; j < n; j++) f16_key_scores(kb + (size_t)j * krow, koff, q, nh, HD, dots + 8 * j);      \
+    }
+F16_BLOCK_SCORES(64)
+F16_BLOCK_SCORES(128)
+#endif
+
+/* The scores q_h·k_j (no scale yet) of keys j < n, rows krow bytes apart from
+ * kb, for heads h < nh (K row of head h at koff[h] in a row, its query at
+ * qp[h], hd floats apart from q): to dots[8 j + h], lanes h >= nh of each key
+ * defined but of no use. Each is the cache type's vec_dot, bit for bit. */
+static void block_scores(const struct type_traits *tt, bool half, const uint8_t *kb, size_t krow, int n,
+                         const size_t *koff, const float *q, const void *const *qp, int nh, int hd, float *dots)
+{
+#if defined(__AVX512F__)
+    if (half && (hd == 64 || hd == 128)) {
+        if (hd == 64) f16_block_scores_64(kb, krow, n, koff, q, nh, dots);
+        else f16_block_scores_128(kb, krow, n, koff, q, nh, dots);
+        return;
+    }
+#else
+    (void)half, (void)q;
+#endif
+    for (int j = 0; j < n; j++) {
+        const uint8_t *kj = kb + (size_t)j * krow;
+        const void *kr[ATT_HEADS_MAX];
+        float *d = dots + 8 * j;
+        for (int h = 0; h < nh; h++) kr[h] = kj + koff[h];
+        if (tt->vec_dot_many) tt->vec_dot_many(hd, kr, qp, nh, d);
+        else for (int h = 0; h < nh; h++) d[h] = tt->vec_dot(hd, kr[h], qp[h]);
+        for (int h = nh; h < 8; h++) d[h] = 0.0f;
+    }
 }
 
 /* Prefetch len bytes at off[h] (h < nh; heads sharing a KV head have equal
@@ -263,28 +365,48 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
     float qh[nh][hd];
     const void *qp[ATT_HEADS_MAX];
     uint16_t acc16[half ? nh * hdv : 1];
-    float m[ATT_HEADS_MAX], sum[ATT_HEADS_MAX];
+    float sum[ATT_HEADS_MAX];
+#ifndef ATT_VEC
+    float m[ATT_HEADS_MAX];
+#endif
     size_t koff[ATT_HEADS_MAX], voff[ATT_HEADS_MAX]; /* each head's K/V within a cached row */
     for (int h = 0; h < nh; h++) {
         const int head = head0 + h, kvh = head / group;
-        for (int i = 0; i < hd; i++) {
+        int i = 0;
+#ifdef ATT_VEC
+        if (half)
+            for (; i + 8 <= hd; i += 8)
+                _mm256_storeu_ps(qh[h] + i, _mm256_cvtph_ps(_mm256_cvtps_ph(_mm256_loadu_ps(q + (size_t)head * hd + i), 0)));
+#endif
+        for (; i < hd; i++) {
             const float x = q[(size_t)head * hd + i];
             qh[h][i] = half ? fp16_to_fp32(fp32_to_fp16(x)) : x;
         }
         qp[h] = qh[h];
         koff[h] = (size_t)kvh * hd * kv->elem;
         voff[h] = (size_t)kvh * hdv * kv->elem;
+#ifndef ATT_VEC
         m[h] = -INFINITY;
         sum[h] = 0.0f;
+#endif
     }
     float *acc = out + (size_t)head0 * hdv;
     memset(acc, 0, (size_t)nh * hdv * sizeof *acc);
     memset(acc16, 0, sizeof acc16);
     const int bs = kv->block_size;
-    /* per key j and head h, at [h * n + j] */
+    /* per key j and head h, at [j * nh + h] */
+#ifdef ATT_VEC
+    /* a spare vector past the end: whole vectors are stored per key */
+    float ms[ATT_HEADS_MAX * (ATT_KEYS + 1)], vs[ATT_HEADS_MAX * (ATT_KEYS + 1)];
+    float arg[ATT_HEADS_MAX * (ATT_KEYS + 1)], e[ATT_HEADS_MAX * (ATT_KEYS + 1)];
+    float rises[ATT_HEADS_MAX * (ATT_KEYS + 1)]; /* masks: all ones where the key raised the maximum */
+    __m256 mv = _mm256_set1_ps(-INFINITY), sv = _mm256_setzero_ps(); /* m, sum */
+#else
     float ms[ATT_HEADS_MAX * ATT_KEYS], vs[ATT_HEADS_MAX * ATT_KEYS];
     float arg[ATT_HEADS_MAX * ATT_KEYS], e[ATT_HEADS_MAX * ATT_KEYS];
     bool rises[ATT_HEADS_MAX * ATT_KEYS];
+#endif
+    float dots[8 * ATT_KEYS]; /* key j's scores at [8 j + h] */
     for (int t0 = 0; t0 <= pos; t0 += bs) {
         /* Rows of one layer are contiguous inside a block. */
         const uint8_t *kb = kv_k(kv, seq, layer, t0), *vb = kv_v(kv, seq, layer, t0);
@@ -298,42 +420,69 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
             const int n = n_block - j0 < ATT_KEYS ? n_block - j0 : ATT_KEYS;
             /* running max: a new maximum rescales what came before (ms), any
              * other key enters with weight exp(s - m) (vs) */
+            block_scores(tt, half, kb + (size_t)j0 * krow, krow, n, koff, qh[0], qp, nh, hd, dots);
             for (int j = 0; j < n; j++) {
-                const uint8_t *kj = kb + (size_t)(j0 + j) * krow;
-                const void *kr[ATT_HEADS_MAX];
-                float dots[ATT_HEADS_MAX];
-                for (int h = 0; h < nh; h++) kr[h] = kj + koff[h];
-                if (tt->vec_dot_many) tt->vec_dot_many(hd, kr, qp, nh, dots);
-                else for (int h = 0; h < nh; h++) dots[h] = tt->vec_dot(hd, kr[h], qh[h]);
+#ifdef ATT_VEC
+                /* all heads at once; lanes past nh spill into the next key's
+                 * slots, which it then writes */
+                const __m256 s = _mm256_mul_ps(_mm256_loadu_ps(dots + 8 * j), _mm256_set1_ps(scale));
+                const __m256 r = _mm256_cmp_ps(s, mv, _CMP_GT_OQ);
+                _mm256_storeu_ps(arg + j * nh, _mm256_blendv_ps(_mm256_sub_ps(s, mv), _mm256_sub_ps(mv, s), r));
+                _mm256_storeu_ps(rises + j * nh, r);
+                mv = _mm256_blendv_ps(mv, s, r);
+#else
                 for (int h = 0; h < nh; h++) {
-                    const float s = dots[h] * scale;
-                    const int x = h * n + j;
+                    const float s = dots[8 * j + h] * scale;
+                    const int x = j * nh + h;
                     rises[x] = s > m[h];
                     arg[x] = rises[x] ? m[h] - s : s - m[h]; /* -inf for the first token: factor 0 */
                     if (rises[x]) m[h] = s;
                 }
+#endif
             }
             expf_many(e, arg, (size_t)nh * n); /* libm's expf bits, 8 at a time */
+#ifdef ATT_VEC
+            memset(e + nh * n, 0, ATT_HEADS_MAX * sizeof *e); /* the spare lanes of the last key */
+            for (int j = 0; j < n; j++) {
+                const __m256 ej = _mm256_loadu_ps(e + j * nh), r = _mm256_loadu_ps(rises + j * nh);
+                const __m256 one = _mm256_set1_ps(1.0f), msj = _mm256_blendv_ps(one, ej, r);
+                const __m256 vsj = _mm256_blendv_ps(ej, one, r);
+                _mm256_storeu_ps(ms + j * nh, msj);
+                _mm256_storeu_ps(vs + j * nh, vsj);
+                sv = _mm256_fmadd_ps(sv, msj, vsj);
+            }
+#else
             for (int j = 0; j < n; j++) /* heads inner: their sums are independent chains */
                 for (int h = 0; h < nh; h++) {
-                    const int x = h * n + j;
+                    const int x = j * nh + h;
                     ms[x] = rises[x] ? e[x] : 1.0f;
                     vs[x] = rises[x] ? 1.0f : e[x];
                     sum[h] = mul_add(sum[h], ms[x], vs[x]);
                 }
+#endif
             const uint8_t *vj0[ATT_HEADS_MAX];
             for (int h = 0; h < nh; h++) vj0[h] = vb + (size_t)j0 * vrow + voff[h];
             if (half) {
                 f16_accumulate(acc16, vj0, vrow, n, ms, vs, hdv, nh);
             } else {
                 for (int h = 0; h < nh; h++)
-                    f32_accumulate(acc + (size_t)h * hdv, vj0[h], vrow, n, ms + h * n, vs + h * n, hdv);
+                    f32_accumulate(acc + (size_t)h * hdv, vj0[h], vrow, n, ms + h, vs + h, nh, hdv);
             }
         }
     }
+#ifdef ATT_VEC
+    _mm256_storeu_ps(sum, sv);
+#endif
     for (int h = 0; h < nh; h++) {
         const float inv = 1.0f / sum[h];
         float *o = acc + (size_t)h * hdv;
-        for (int i = 0; i < hdv; i++) o[i] = (half ? fp16_to_fp32(acc16[h * hdv + i]) : o[i]) * inv;
+        int i = 0;
+#ifdef ATT_VEC
+        if (half)
+            for (; i + 8 <= hdv; i += 8)
+                _mm256_storeu_ps(o + i, _mm256_mul_ps(_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(acc16 + h * hdv + i))),
+                                                      _mm256_set1_ps(inv)));
+#endif
+        for (; i < hdv; i++) o[i] = (half ? fp16_to_fp32(acc16[h * hdv + i]) : o[i]) * inv;
     }
 }
