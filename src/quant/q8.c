@@ -39,10 +39,27 @@ void q8_0_from_float(const float *src, void *dst, int64_t n)
     }
 }
 
+/* absmax of 32 values with vector maxima (a maximum does not depend on the
+ * order, short of NaNs): absmax's chain of 32 dependent maxima was half the
+ * cost of quantizing the activations. */
+static inline float absmax32(const float *x)
+{
+#if QUANT_AVX2
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    __m256 m = _mm256_andnot_ps(sign, _mm256_loadu_ps(x));
+    for (int j = 8; j < 32; j += 8) m = _mm256_max_ps(m, _mm256_andnot_ps(sign, _mm256_loadu_ps(x + j)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    return _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+#else
+    return absmax(x, 32);
+#endif
+}
+
 /* llama.cpp's run-time activation rounding; returns the sum of the quants. */
 static inline int q8_act_block(const float *x, int8_t *qs, uint16_t *dh, float *dout)
 {
-    const float amax = absmax(x, 32);
+    const float amax = absmax32(x);
     const float d = amax / 127.f;
     const float id = amax != 0.0f ? 127.f / amax : 0.0f;
     int sum = 0;
