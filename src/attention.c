@@ -227,87 +227,17 @@ int attention_heads_per_call(const struct hparams *hp, const struct kv_cache *kv
     return per < hp->n_head ? per : hp->n_head;
 }
 
-#if defined(__AVX512F__)
-/* The scores of one key for heads 0 ..< nh (nh <= 8) of HD columns (64 or
- * 128): dots[h] = f16_dot_avx2(HD, K row of head h, q + h * HD), bit for bit,
- * for all 8 lanes at once (lanes past nh repeat a head). That dot keeps four
- * 8-lane sums (element chunks of 32 in turn) and ends with (s0 + s1) + (s2 +
- * s3), then hsum_f32_8; here s0|s1 and s2|s3 are two 16-lane sums, a key's
- * row is widened once for all heads that share it, and the ends of 8 heads
- * are added side by side: a third of the instructions of a dot per head. */
-static inline __attribute__((always_inline)) void f16_key_scores(const uint8_t *kj, const size_t *koff,
-                                                                 const float *q, int nh, int HD, float *dots)
-{
-    __m512 k[128 / 16], t[4]; /* the widened row: HD <= 128 */
-    size_t cur = koff[0];
-#pragma GCC unroll 8
-    for (int i = 0; i < HD / 16; i++) k[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(kj + cur + 32 * i)));
-    for (int p = 0; p < 4; p++) {
-        __m512 z[2][2];
-        for (int e = 0; e < 2; e++) {
-            const int h = 2 * p + e < nh ? 2 * p + e : nh - 1; /* a spare lane repeats a head */
-            if (koff[h] != cur) {
-                cur = koff[h];
-#pragma GCC unroll 8
-                for (int i = 0; i < HD / 16; i++)
-                    k[i] = _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(kj + cur + 32 * i)));
-            }
-            const float *qh = q + (size_t)h * HD;
-            z[e][0] = _mm512_fmadd_ps(k[0], _mm512_loadu_ps(qh), _mm512_setzero_ps());
-            z[e][1] = _mm512_fmadd_ps(k[1], _mm512_loadu_ps(qh + 16), _mm512_setzero_ps());
-#pragma GCC unroll 8
-            for (int i = 2; i < HD / 16; i++)
-                z[e][i % 2] = _mm512_fmadd_ps(k[i], _mm512_loadu_ps(qh + 16 * i), z[e][i % 2]);
-        }
-        /* [s0 + s1 of head 2p | of head 2p + 1] + [s2 + s3 | ...] */
-        const __m512 a = _mm512_add_ps(_mm512_shuffle_f32x4(z[0][0], z[1][0], _MM_SHUFFLE(1, 0, 1, 0)),
-                                       _mm512_shuffle_f32x4(z[0][0], z[1][0], _MM_SHUFFLE(3, 2, 3, 2)));
-        const __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(z[0][1], z[1][1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                       _mm512_shuffle_f32x4(z[0][1], z[1][1], _MM_SHUFFLE(3, 2, 3, 2)));
-        t[p] = _mm512_add_ps(a, b);
-    }
-    /* hsum_f32_8 of the 8 halves: lanes 0-3 + 4-7, then 0 + 2 and 1 + 3, then 0 + 1 */
-    const __m512 s0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                    _mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m512 s1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
-                                    _mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
-    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
-                                   _mm512_shuffle_ps(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
-    const __m512 f = _mm512_add_ps(r, _mm512_shuffle_ps(r, r, _MM_SHUFFLE(2, 3, 0, 1)));
-    /* head c in chunk c, lane 0; head 4 + c in lane 2 */
-    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0);
-    _mm256_storeu_ps(dots, _mm512_castps512_ps256(_mm512_permutexvar_ps(idx, f)));
-}
-
-/* f16_key_scores for keys j < n (rows krow bytes apart from kb), to dots[8 j].
- * Out of line: inlined into attention(), the widened rows went to memory. */
-#define F16_BLOCK_SCORES(HD)                                                                                   \
-    static __attribute__((noinline)) void f16_block_scores_##HD(const uint8_t *kb, size_t krow, int n,        \
-                                                               const size_t *koff, const float *q, int nh,    \
-                                                               float *dots)                                   \
-    {                                                                                                          \
-        for (int j = 0; j < n; j++) f16_key_scores(kb + (size_t)j * krow, koff, q, nh, HD, dots + 8 * j);      \
-    }
-F16_BLOCK_SCORES(64)
-F16_BLOCK_SCORES(128)
-#endif
-
 /* The scores q_h·k_j (no scale yet) of keys j < n, rows krow bytes apart from
  * kb, for heads h < nh (K row of head h at koff[h] in a row, its query at
- * qp[h], hd floats apart from q): to dots[8 j + h], lanes h >= nh of each key
+ * qp[h], hd floats apart from q): to dots[8 j + h], lanes nh..7 of each key
  * defined but of no use. Each is the cache type's vec_dot, bit for bit. */
-static void block_scores(const struct type_traits *tt, bool half, const uint8_t *kb, size_t krow, int n,
-                         const size_t *koff, const float *q, const void *const *qp, int nh, int hd, float *dots)
+static void block_scores(const struct type_traits *tt, const uint8_t *kb, size_t krow, int n, const size_t *koff,
+                         const float *q, const void *const *qp, int nh, int hd, float *dots)
 {
-#if defined(__AVX512F__)
-    if (half && (hd == 64 || hd == 128)) {
-        if (hd == 64) f16_block_scores_64(kb, krow, n, koff, q, nh, dots);
-        else f16_block_scores_128(kb, krow, n, koff, q, nh, dots);
+    if (tt->vec_dot_keys) {
+        tt->vec_dot_keys(hd, kb, krow, n, koff, q, nh, dots);
         return;
     }
-#else
-    (void)half, (void)q;
-#endif
     for (int j = 0; j < n; j++) {
         const uint8_t *kj = kb + (size_t)j * krow;
         const void *kr[ATT_HEADS_MAX];
@@ -396,10 +326,11 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
     const int bs = kv->block_size;
     /* per key j and head h, at [j * nh + h] */
 #ifdef ATT_VEC
-    /* a spare vector past the end: whole vectors are stored per key */
-    float ms[ATT_HEADS_MAX * (ATT_KEYS + 1)], vs[ATT_HEADS_MAX * (ATT_KEYS + 1)];
-    float arg[ATT_HEADS_MAX * (ATT_KEYS + 1)], e[ATT_HEADS_MAX * (ATT_KEYS + 1)];
-    float rises[ATT_HEADS_MAX * (ATT_KEYS + 1)]; /* masks: all ones where the key raised the maximum */
+    /* Whole 8-lane vectors are stored per key: lanes past nh land in the next
+     * key's slots (which it then writes), the last key's within the arrays. */
+    float ms[ATT_HEADS_MAX * ATT_KEYS], vs[ATT_HEADS_MAX * ATT_KEYS], arg[ATT_HEADS_MAX * ATT_KEYS];
+    float rises[ATT_HEADS_MAX * ATT_KEYS]; /* masks: all ones where the key raised the maximum */
+    float e[ATT_HEADS_MAX * (ATT_KEYS + 1)]; /* and a spare vector: see below */
     __m256 mv = _mm256_set1_ps(-INFINITY), sv = _mm256_setzero_ps(); /* m, sum */
 #else
     float ms[ATT_HEADS_MAX * ATT_KEYS], vs[ATT_HEADS_MAX * ATT_KEYS];
@@ -420,7 +351,7 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
             const int n = n_block - j0 < ATT_KEYS ? n_block - j0 : ATT_KEYS;
             /* running max: a new maximum rescales what came before (ms), any
              * other key enters with weight exp(s - m) (vs) */
-            block_scores(tt, half, kb + (size_t)j0 * krow, krow, n, koff, qh[0], qp, nh, hd, dots);
+            block_scores(tt, kb + (size_t)j0 * krow, krow, n, koff, qh[0], qp, nh, hd, dots);
             for (int j = 0; j < n; j++) {
 #ifdef ATT_VEC
                 /* all heads at once; lanes past nh spill into the next key's
@@ -442,7 +373,7 @@ void attention(const struct kv_cache *kv, int seq, int layer, int pos, const flo
             }
             expf_many(e, arg, (size_t)nh * n); /* libm's expf bits, 8 at a time */
 #ifdef ATT_VEC
-            memset(e + nh * n, 0, ATT_HEADS_MAX * sizeof *e); /* the spare lanes of the last key */
+            memset(e + nh * n, 0, ATT_HEADS_MAX * sizeof *e); /* the last key's lanes past nh: past what expf_many wrote */
             for (int j = 0; j < n; j++) {
                 const __m256 ej = _mm256_loadu_ps(e + j * nh), r = _mm256_loadu_ps(rises + j * nh);
                 const __m256 one = _mm256_set1_ps(1.0f), msj = _mm256_blendv_ps(one, ej, r);

@@ -126,9 +126,10 @@ static void check(enum ggml_type type, int n_head, int n_kv_head, int hd, int bl
         const int pos = checks[c];
         if (pos < 0 || pos >= n_pos) continue;
         for (int h = 0; h < n_head; h++) per_key_reference(&kv, seq, pos, q, want, &hp, h);
-        /* heads alone, in twos and threes, in the build's own groups, all at once */
-        const int sizes[] = {1, 2, 3, attention_heads_per_call(&hp, &kv, 1), attention_heads_per_call(&hp, &kv, 4),
-                             n_head};
+        /* heads alone, 2 to 8 a call (a KV head changing inside some), in the
+         * build's own groups, all at once */
+        const int sizes[] = {1, 2, 3, 4, 5, 6, 7, 8, attention_heads_per_call(&hp, &kv, 1),
+                             attention_heads_per_call(&hp, &kv, 4), n_head};
         for (size_t g = 0; g < sizeof sizes / sizeof sizes[0]; g++) {
             const int per = sizes[g]; /* above ATT_HEADS_MAX, attention() splits the call */
             for (int i = 0; i < n_head * hd; i++) got[i] = NAN;
@@ -166,6 +167,19 @@ static void test_f16_cache(void **state)
     check(TYPE_F16, 3, 3, 40, 7, 90);     /* 8 columns past the last 32 */
     check(TYPE_F16, 2, 2, 4, 1, 20);      /* all scalar, one key per block */
     check(TYPE_F16, 9, 3, 2048, 16, 3);   /* heads past the stack budget of a call */
+    check(TYPE_F16, 8, 4, 128, 16, 70);   /* 128-column heads, several KV heads a call */
+    check(TYPE_F16, 14, 7, 64, 5, 70);
+}
+
+/* The reference kernels (--no-simd): attention's scores are the reference
+ * vec_dot's, not the SIMD route's. */
+static void test_f16_cache_reference(void **state)
+{
+    (void)state;
+    quant_force_reference(true);
+    check(TYPE_F16, 4, 2, 64, 16, 70);
+    check(TYPE_F16, 8, 4, 128, 16, 40);
+    quant_force_reference(false);
 }
 
 static void test_f32_cache(void **state)
@@ -173,12 +187,14 @@ static void test_f32_cache(void **state)
     (void)state;
     check(TYPE_F32, 4, 2, 64, 16, 150);
     check(TYPE_F32, 2, 1, 40, 100, 230);
+    check(TYPE_F32, 8, 4, 64, 16, 70);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_f16_cache),
+        cmocka_unit_test(test_f16_cache_reference),
         cmocka_unit_test(test_f32_cache),
     };
     return cmocka_run_group_tests_name("attention", tests, NULL, NULL);

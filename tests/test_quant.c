@@ -703,6 +703,56 @@ static void test_dot_many_match_dot(void **state)
     }
 }
 
+/* vec_dot_keys == vec_dot, bit for bit: keys at an odd row stride, every
+ * query count 1..8, each query on its own slice of the key rows, all on one,
+ * and two by two (GQA heads, a KV head changing inside a call); lanes past
+ * the query count are written and nothing beyond the 8 lanes of a key. */
+static void test_dot_keys_match_dot(void **state)
+{
+    (void)state;
+    static const int64_t n_list[] = { 8, 40, 64, 100, 128 };
+    enum { KEYS = 5, SLICES = 8 };
+    for (size_t k = 0; k < NTYPES; k++) {
+        const enum ggml_type t = kTypes[k];
+        if (!simd(t)->vec_dot_keys) continue;
+        assert_true(is_float_type(t));
+        for (size_t c = 0; c < sizeof n_list / sizeof n_list[0]; c++) {
+            const int64_t n = n_list[c];
+            const size_t rb = type_row_size(t, n), krow = SLICES * rb + 6; /* 6: an odd stride in elements */
+            uint8_t *keys = calloc(KEYS * krow + 64, 1);
+            float *ws = malloc(n * sizeof(float)), *q = malloc(8 * n * sizeof(float));
+            assert_non_null(keys);
+            for (int j = 0; j < KEYS; j++)
+                for (int sl = 0; sl < SLICES; sl++) {
+                    struct obuf w = make_weights(t, n, (j + sl) & 1, ws);
+                    memcpy(keys + j * krow + sl * rb, w.p, rb);
+                    free(w.base);
+                }
+            for (int h = 0; h < 8; h++) fill_gauss(q + h * n, n, h == 5 ? 100.0f : 1.0f);
+            for (int shape = 0; shape < 3; shape++)
+                for (int nq = 1; nq <= 8; nq++) {
+                    size_t koff[8];
+                    for (int h = 0; h < 8; h++) koff[h] = (shape == 0 ? h : shape == 1 ? 0 : h / 2) * rb;
+                    float got[8 * KEYS + 1];
+                    const uint32_t sentinel = 0x7fc0beefu;
+                    memcpy(&got[8 * KEYS], &sentinel, 4);
+                    simd(t)->vec_dot_keys(n, keys, krow, KEYS, koff, q, nq, got);
+                    for (int j = 0; j < KEYS; j++)
+                        for (int h = 0; h < nq; h++) {
+                            const float want = simd(t)->vec_dot(n, keys + j * krow + koff[h], q + h * n);
+                            if (memcmp(&got[8 * j + h], &want, sizeof want))
+                                fail_msg("%s n %lld shape %d: key %d query %d of %d gives %.9g, vec_dot %.9g",
+                                         simd(t)->name, (long long)n, shape, j, h, nq, got[8 * j + h], want);
+                        }
+                    if (memcmp(&got[8 * KEYS], &sentinel, 4)) fail_msg("%s n %lld: wrote past the keys", simd(t)->name, (long long)n);
+                }
+            free(keys);
+            free(ws);
+            free(q);
+        }
+    }
+}
+
 /* (e) quantize -> dequantize error bounds. */
 static void test_roundtrip(void **state)
 {
@@ -1280,6 +1330,7 @@ int main(void)
         cmocka_unit_test(test_rows_match_dot),
         cmocka_unit_test(test_repacked),
         cmocka_unit_test(test_dot_many_match_dot),
+        cmocka_unit_test(test_dot_keys_match_dot),
         cmocka_unit_test(test_roundtrip),
         cmocka_unit_test(test_activation_quantizers),
         cmocka_unit_test(test_golden_ggml),

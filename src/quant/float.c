@@ -179,6 +179,79 @@ void f16_to_float_avx2(const void *src, float *dst, int64_t n)
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dst + i, f16x8(p + 2 * i));
     for (; i < n; i++) dst[i] = fp16_to_fp32(ld_u16(p + 2 * i));
 }
-#endif
+
+#if QUANT_AVX512
+/* Attention's scores, one key against up to 8 queries of HD (64 or 128)
+ * columns, the queries' lanes past nq repeating the last: f16_dot_avx2's bits.
+ * That dot keeps four 8-lane sums (chunks of 32 elements in turn) and ends
+ * with (s0 + s1) + (s2 + s3), then hsum_f32_8. Here s0|s1 and s2|s3 are two
+ * 16-lane sums, the key's row is widened once for the queries that share it
+ * (heads of one KV head), and the 8 final sums run side by side: a third of
+ * the instructions of a dot per query. */
+static ALWAYS_INLINE __m256 f16_key_dots(const uint8_t *kj, const size_t *koff, const float *q, int nq, int HD)
+{
+    __m512 k[128 / 16], t[4]; /* the widened row: HD <= 128 */
+    size_t cur = koff[0];
+#pragma GCC unroll 8
+    for (int i = 0; i < HD / 16; i++) k[i] = _mm512_cvtph_ps(loadu256(kj + cur + 32 * i));
+    for (int p = 0; p < 4; p++) {
+        __m512 z[2][2];
+        for (int e = 0; e < 2; e++) {
+            const int h = 2 * p + e < nq ? 2 * p + e : nq - 1;
+            if (koff[h] != cur) {
+                cur = koff[h];
+#pragma GCC unroll 8
+                for (int i = 0; i < HD / 16; i++) k[i] = _mm512_cvtph_ps(loadu256(kj + cur + 32 * i));
+            }
+            const float *qh = q + (size_t)h * HD;
+            z[e][0] = _mm512_fmadd_ps(k[0], _mm512_loadu_ps(qh), _mm512_setzero_ps());
+            z[e][1] = _mm512_fmadd_ps(k[1], _mm512_loadu_ps(qh + 16), _mm512_setzero_ps());
+#pragma GCC unroll 8
+            for (int i = 2; i < HD / 16; i++) z[e][i % 2] = _mm512_fmadd_ps(k[i], _mm512_loadu_ps(qh + 16 * i), z[e][i % 2]);
+        }
+        /* [s0 + s1 of query 2p | of query 2p + 1] + [s2 + s3 | ...] */
+        const __m512 a = _mm512_add_ps(_mm512_shuffle_f32x4(z[0][0], z[1][0], _MM_SHUFFLE(1, 0, 1, 0)),
+                                       _mm512_shuffle_f32x4(z[0][0], z[1][0], _MM_SHUFFLE(3, 2, 3, 2)));
+        const __m512 b = _mm512_add_ps(_mm512_shuffle_f32x4(z[0][1], z[1][1], _MM_SHUFFLE(1, 0, 1, 0)),
+                                       _mm512_shuffle_f32x4(z[0][1], z[1][1], _MM_SHUFFLE(3, 2, 3, 2)));
+        t[p] = _mm512_add_ps(a, b);
+    }
+    return hsum_f32_8x8(t);
+}
+
+/* Out of line per size: inlined into a loop with other work, the widened row
+ * went to memory. */
+#define F16_DOT_KEYS(HD)                                                                                       \
+    static __attribute__((noinline)) void f16_dot_keys_##HD(const uint8_t *k, size_t krow, int n_keys,         \
+                                                           const size_t *koff, const float *q, int nq, float *out) \
+    {                                                                                                          \
+        for (int j = 0; j < n_keys; j++) _mm256_storeu_ps(out + 8 * j, f16_key_dots(k + (size_t)j * krow, koff, q, nq, HD)); \
+    }
+F16_DOT_KEYS(64)
+F16_DOT_KEYS(128)
+
+void f16_dot_keys_avx2(int64_t n, const void *k, size_t krow, int n_keys, const size_t *koff, const float *q, int nq,
+                       float *out)
+{
+    if (n == 64) {
+        f16_dot_keys_64(k, krow, n_keys, koff, q, nq, out);
+        return;
+    }
+    if (n == 128) {
+        f16_dot_keys_128(k, krow, n_keys, koff, q, nq, out);
+        return;
+    }
+    for (int j = 0; j < n_keys; j++) { /* other head sizes: f16_dot_many per key */
+        const void *kr[8], *qr[8];
+        for (int h = 0; h < 8; h++) {
+            const int hq = h < nq ? h : nq - 1;
+            kr[h] = (const uint8_t *)k + (size_t)j * krow + koff[hq];
+            qr[h] = q + (size_t)hq * n;
+        }
+        f16_dot_many_avx2(n, kr, qr, 8, out + 8 * j);
+    }
+}
+#endif /* QUANT_AVX512 */
+#endif /* __F16C__ */
 
 #endif /* QUANT_AVX2 */

@@ -534,29 +534,17 @@ static ALWAYS_INLINE void oct_rows(enum oct_kind kind, int64_t n, const void *w,
 
 #if OCT_AVX512
 /* The 16 sums hsum_f32_8 gives of the halves of a[0..7] (row 0 in the low,
- * row 1 in the high 8 lanes), each added in hsum_f32_8's order, to out[b *
- * os + row]: three rounds of adds on four vectors instead of 16 reductions
- * of one. */
+ * row 1 in the high 8 lanes) to out[b * os + row]: two hsum_f32_8x8 instead
+ * of 16 reductions of one vector. */
 static ALWAYS_INLINE void hsum_pairs8(const __m512 a[8], float *out, size_t os)
 {
-    __m512 s[4], p[2];
-    for (int i = 0; i < 4; i++) /* 128-bit chunks: a[2i] row 0, row 1, a[2i + 1] row 0, row 1; x_j + x_j+4 */
-        s[i] = _mm512_add_ps(_mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0)),
-                             _mm512_shuffle_f32x4(a[2 * i], a[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1)));
-    for (int i = 0; i < 2; i++) /* then x_0 + x_2, x_1 + x_3 of each chunk */
-        p[i] = _mm512_add_ps(_mm512_shuffle_ps(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(1, 0, 1, 0)),
-                             _mm512_shuffle_ps(s[2 * i], s[2 * i + 1], _MM_SHUFFLE(3, 2, 3, 2)));
-    /* then the two: lane 4c + i holds s[i]'s chunk c, a[2i + c / 2]'s row c % 2 */
-    const __m512 f = _mm512_add_ps(_mm512_shuffle_ps(p[0], p[1], _MM_SHUFFLE(2, 0, 2, 0)),
-                                   _mm512_shuffle_ps(p[0], p[1], _MM_SHUFFLE(3, 1, 3, 1)));
-    /* to lane 2b + row */
-    const __m512 g = _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), f);
+    float t[16]; /* lane 2b + row */
+    _mm256_storeu_ps(t, hsum_f32_8x8(a));
+    _mm256_storeu_ps(t + 8, hsum_f32_8x8(a + 4));
     if (os == 2) {
-        _mm512_storeu_ps(out, g);
+        memcpy(out, t, sizeof t);
         return;
     }
-    float t[16];
-    _mm512_storeu_ps(t, g);
     for (int b = 0; b < 8; b++) memcpy(out + (size_t)b * os, t + 2 * b, 2 * sizeof(float));
 }
 

@@ -109,7 +109,11 @@ static const struct type_traits ref_table[TYPE_ALL] = {
 };
 
 #if QUANT_AVX2
-#if defined(__F16C__)
+#if defined(__F16C__) && QUANT_AVX512
+#define F16_SIMD                                                                               \
+    .to_float = f16_to_float_avx2, .vec_dot = f16_dot_avx2, .vec_dot_many = f16_dot_many_avx2, \
+    .vec_dot_keys = f16_dot_keys_avx2
+#elif defined(__F16C__)
 #define F16_SIMD \
     .to_float = f16_to_float_avx2, .vec_dot = f16_dot_avx2, .vec_dot_many = f16_dot_many_avx2
 #else

@@ -52,6 +52,12 @@ typedef float (*vec_dot_fn)(int64_t n, const void *w, const void *x);
  * bit for bit: independent dots (query heads against their keys) sharing
  * their reductions. */
 typedef void (*vec_dot_many_fn)(int64_t n, const void *const *w, const void *const *x, int count, float *out);
+/* Attention's scores: for keys j < n_keys (rows krow bytes apart from k) and
+ * queries h < nq <= 8 (n floats each, one after another from q), out[8 j + h]
+ * = vec_dot(n, k + j * krow + koff[h], q + h * n), bit for bit; lanes nq..7
+ * of each key are written too (values of no use). */
+typedef void (*vec_dot_keys_fn)(int64_t n, const void *k, size_t krow, int n_keys, const size_t *koff,
+                                const float *q, int nq, float *out);
 /* out[b * out_stride] = the dot of weight row w with activation row b, for
  * b < nrows (1 <= nrows <= VEC_DOT_ROWS_MAX), the rows at x + b * x_row_bytes
  * in the type's row layout (see rows_prepare). Every result is bit-identical
@@ -81,6 +87,7 @@ struct type_traits {
     from_float_fn from_float;
     vec_dot_fn vec_dot;
     vec_dot_many_fn vec_dot_many; /* NULL: call vec_dot per pair */
+    vec_dot_keys_fn vec_dot_keys; /* NULL: vec_dot_many per key */
     enum ggml_type vec_dot_type;
     /* Multi-row kernel (NULL when vec_dot is). When rows_prepare is NULL it
      * reads quantize_activations' rows as they are; otherwise rows_prepare

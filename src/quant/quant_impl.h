@@ -178,6 +178,27 @@ static inline float hsum_f32_8(__m256 x)
     return _mm_cvtss_f32(r);
 }
 
+#if QUANT_AVX512
+/* hsum_f32_8 of 8 vectors at once, the halves of t[0..3]: lane 2m + k of the
+ * result is hsum_f32_8 of half k of t[m], in the same order of additions
+ * (x_i + x_i+4, then those 0 + 2 and 1 + 3, then the two), 12 instructions
+ * where 8 reductions of one vector take 48. */
+static inline __m256 hsum_f32_8x8(const __m512 t[4])
+{
+    /* 128-bit chunk c of s0: the first step of half c % 2 of t[c / 2]; of s1, of t[2 + c / 2] */
+    const __m512 s0 = _mm512_add_ps(_mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(2, 0, 2, 0)),
+                                    _mm512_shuffle_f32x4(t[0], t[1], _MM_SHUFFLE(3, 1, 3, 1)));
+    const __m512 s1 = _mm512_add_ps(_mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(2, 0, 2, 0)),
+                                    _mm512_shuffle_f32x4(t[2], t[3], _MM_SHUFFLE(3, 1, 3, 1)));
+    /* chunk c: s0's lanes 0 + 2, 1 + 3, then s1's */
+    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                   _mm512_shuffle_ps(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
+    /* lane 0 of chunk c: s0's sum (vector c), lane 2: s1's (vector 4 + c) */
+    const __m512 f = _mm512_add_ps(r, _mm512_shuffle_ps(r, r, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_castps512_ps256(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), f));
+}
+#endif
+
 static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
 static inline __m128i loadu128(const void *p) { return _mm_loadu_si128((const __m128i *)p); }
 
@@ -446,6 +467,10 @@ DECL_DOT_SIMD(f32); DECL_DOT_MANY(f32);
 DECL_TO_SIMD(bf16); DECL_DOT_SIMD(bf16); DECL_DOT_MANY(bf16);
 #if defined(__F16C__)
 DECL_TO_SIMD(f16); DECL_DOT_SIMD(f16); DECL_DOT_MANY(f16);
+#if QUANT_AVX512
+void f16_dot_keys_avx2(int64_t n, const void *k, size_t krow, int n_keys, const size_t *koff, const float *q, int nq,
+                       float *out);
+#endif
 #endif
 DECL_TO_SIMD(q8_0); DECL_DOT_SIMD(q8_0);
 DECL_TO_SIMD(q4_0); DECL_DOT_SIMD(q4_0);
