@@ -3,7 +3,8 @@
 #   make run        fetch the default model if missing and generate a story
 #   make test       build and run the whole test suite
 #   make SAN=1 ...  the same with AddressSanitizer + UndefinedBehaviorSanitizer
-#   make PORTABLE=1 AVX2/FMA/F16C without -march=native; PORTABLE=generic: plain x86-64
+#   make PORTABLE=1 AVX2/FMA/F16C without -march=native; PORTABLE=generic: plain x86-64;
+#                   PORTABLE=vnni: AVX2 with AVX-VNNI (the 256-bit VNNI kernels, no AVX-512)
 #   make bench      benchmark table (see tools/bench.sh)
 #   make fuzz       libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each (default 60)
 
@@ -15,6 +16,8 @@ endif
 
 ifeq ($(PORTABLE),1)
 ARCH := -mavx2 -mfma -mf16c
+else ifeq ($(PORTABLE),vnni)
+ARCH := -mavx2 -mfma -mf16c -mavxvnni
 else ifeq ($(PORTABLE),generic)
 ARCH :=
 else
