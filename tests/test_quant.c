@@ -523,7 +523,8 @@ static void check_rows2(const struct type_traits *tt, const uint8_t *w, size_t w
         qx[b] = oalloc(qrb);
         quantize_activations(vt, src + (size_t)b * n, qx[b].p, n);
         for (int r = 0; r < 2; r++) want[r][b] = tt->vec_dot(n, w + r * wrb, qx[b].p);
-        tt->rows_prepare(qx[b].p, px + b * xrb, n);
+        if (tt->rows_prepare) tt->rows_prepare(qx[b].p, px + b * xrb, n);
+        else memcpy(px + b * xrb, qx[b].p, qrb);
     }
     const uint32_t sentinel = 0x7fc0beefu;
     for (int B = 1; B <= VEC_DOT_ROWS_MAX; B++) {

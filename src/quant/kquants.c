@@ -1145,16 +1145,24 @@ static inline void q6k_chunk(const block_q6_K *b, int c, __m256i q[4])
 /* Q6_K, one kernel for vec_dot and vec_dot_rows (see the AVX-512 notes
  * above): S = sum_g sc_g * (q_g . y_g) - 32 * sum_g sc_g * bsum_g (the
  * offset of the unsigned 6-bit quants comes in through the activation block
- * sums), D = d.
+ * sums), D = d. D is the same in all lanes, so the two halves of S are added
+ * (exact) before the float steps, which run on 8 lanes: two weight rows then
+ * share one vector (q6k_rows2).
  * The 64 bytes ql[64c..64c+63] hold elements 128c + 0..63 in their low
  * nibbles and 128c + 64..127 in their high nibbles, in activation order;
  * qh[32c..32c+31], broadcast to both halves of a zmm, has their 2 high bits
  * (bits 0-1 / 2-3 for the low nibbles of the two halves, 4-5 / 6-7 for the
  * high ones), which gf2p8affineqb moves to bits 4-5. dpbusd result h of
  * chunk c has group 8c + 4h + l / 4 in int32 lane l. */
-static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out, size_t os)
+struct q6k_w {
+    __m512i q[2][2];    /* chunk c, low / high nibbles: unsigned quants */
+    __m512i sc0, sc1;   /* int16 group scales lined up with k_scale4's packs */
+    __m512i offs;       /* -32 * sc_g in int16 0..15 */
+    float d;
+};
+
+static ALWAYS_INLINE void q6k_weights(const block_q6_K *xb, struct q6k_w *o)
 {
-    const block_q6_K *xw = w;
     const __m512i m4 = _mm512_set1_epi8(0xF);
     /* vpermb indices of the int16 scales (bytes 2g, 2g + 1 of sc16).
      * packs(result 0, result 1) of chunk c: lane i has groups 8c + i, 8c + 4 + i */
@@ -1169,40 +1177,108 @@ static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size
 #undef Q6_GB
 #undef Q6_GC
 #undef Q6_GD
+    const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128((const void *)xb->scales)); /* groups 0..15 */
+    o->offs = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc16, 5)));
+    o->sc0 = _mm512_permutexvar_epi8(idx0, _mm512_castsi256_si512(sc16));
+    o->sc1 = _mm512_permutexvar_epi8(idx1, _mm512_castsi256_si512(sc16));
+    o->d = fp16(xb->d);
+    for (int c = 0; c < 2; c++) {
+        const __m512i l = _mm512_loadu_si512(xb->ql + 64 * c);
+        const __m512i h = bcast256(xb->qh + 32 * c);
+        /* (l & 0xF) | high bits; (l >> 4) | high bits */
+        o->q[c][0] = _mm512_ternarylogic_epi32(l, gf_bits(h, GF_BIT(4, 0) | GF_BIT(5, 1), GF_BIT(4, 2) | GF_BIT(5, 3)),
+                                               m4, 0xEC);
+        o->q[c][1] = _mm512_or_si512(gf_bits(l, GF_HI_NIBBLE, GF_HI_NIBBLE),
+                                     gf_bits(h, GF_BIT(4, 4) | GF_BIT(5, 5), GF_BIT(4, 6) | GF_BIT(5, 7)));
+    }
+}
+
+/* S of one row against the activation vectors v (y.qs in 64-byte parts) and
+ * the activation block sums bs (broadcast to both halves): 16 int32 lanes. */
+static ALWAYS_INLINE __m512i q6k_isum(const struct q6k_w *o, const __m512i v[4], __m512i bs)
+{
+    __m512i s[2][2];
+    for (int c = 0; c < 2; c++)
+        for (int h = 0; h < 2; h++) s[c][h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), o->q[c][h], v[2 * c + h]);
+    return _mm512_dpwssd_epi32(k_scale4(s[0][0], s[0][1], s[1][0], s[1][1], o->sc0, o->sc1), o->offs, bs);
+}
+
+/* The activation vectors of block y in registers (see oct_rows2 in oct.c:
+ * gcc would otherwise load each again for every use). */
+static ALWAYS_INLINE void q8k_vectors(const block_q8_K *y, __m512i v[4], __m512i *bs)
+{
+    for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(y->qs + 64 * k);
+    *bs = bcast256(y->bsums);
+    __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(*bs));
+}
+
+static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out, size_t os)
+{
+    const block_q6_K *xw = w;
+    __m256 acc[VEC_DOT_ROWS_MAX];
+    for (int b = 0; b < NR; b++) acc[b] = _mm256_setzero_ps();
+    for (int64_t i = 0; i < n / QK_K; i++) {
+        rows_prefetch(NR, &xw[i], sizeof *xw);
+        struct q6k_w o;
+        q6k_weights(&xw[i], &o);
+        for (int b = 0; b < NR; b++) {
+            const block_q8_K *y = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
+            __m512i v[4], bs;
+            for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(y->qs + 64 * k);
+            bs = bcast256(y->bsums);
+            const __m512i S = q6k_isum(&o, v, bs);
+            const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(S), _mm512_extracti64x4_epi64(S, 1));
+            acc[b] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(y->d), _mm256_set1_ps(o.d)), _mm256_cvtepi32_ps(s8),
+                                     acc[b]);
+        }
+    }
+    for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
+}
+
+/* q6k_rows for two weight rows (w, w + wrb): the activation vectors are
+ * loaded once for both, and both rows' float steps share one vector (row 0
+ * in lanes 0-7, row 1 in 8-15), lane by lane q6k_rows' steps. */
+static ALWAYS_INLINE void q6k_rows2(int64_t n, const void *w, size_t wrb, const void *x, size_t xrb, int NR,
+                                    float *out, size_t os)
+{
+    const block_q6_K *x0 = w, *x1 = (const block_q6_K *)(const void *)((const uint8_t *)w + wrb);
     __m512 acc[VEC_DOT_ROWS_MAX];
     for (int b = 0; b < NR; b++) acc[b] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        rows_prefetch(NR, &xw[i], sizeof *xw);
-        const __m256i sc16 = _mm256_cvtepi8_epi16(loadu128((const void *)xw[i].scales)); /* groups 0..15 */
-        /* -32 * sc_g in int16 0..15, zero above (lanes 8..15 of its madd are 0) */
-        const __m512i offs =
-            _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(), _mm256_slli_epi16(sc16, 5)));
-        const __m512i sc0 = _mm512_permutexvar_epi8(idx0, _mm512_castsi256_si512(sc16));
-        const __m512i sc1 = _mm512_permutexvar_epi8(idx1, _mm512_castsi256_si512(sc16));
-        const __m512 dw = _mm512_cvtph_ps(_mm256_set1_epi16((short)xw[i].d));
-        __m512i q[2][2];
-        for (int c = 0; c < 2; c++) {
-            const __m512i l = _mm512_loadu_si512(xw[i].ql + 64 * c);
-            const __m512i h = bcast256(xw[i].qh + 32 * c);
-            /* (l & 0xF) | high bits; (l >> 4) | high bits */
-            q[c][0] = _mm512_ternarylogic_epi32(l, gf_bits(h, GF_BIT(4, 0) | GF_BIT(5, 1), GF_BIT(4, 2) | GF_BIT(5, 3)),
-                                                m4, 0xEC);
-            q[c][1] = _mm512_or_si512(gf_bits(l, GF_HI_NIBBLE, GF_HI_NIBBLE),
-                                      gf_bits(h, GF_BIT(4, 4) | GF_BIT(5, 5), GF_BIT(4, 6) | GF_BIT(5, 7)));
+        /* the next pair's rows (the next call's), as oct_rows2 does */
+        for (size_t c = 0; c < sizeof *x0; c += 64) {
+            __builtin_prefetch((const uint8_t *)&x0[i] + 2 * wrb + c, 0, 3);
+            __builtin_prefetch((const uint8_t *)&x1[i] + 2 * wrb + c, 0, 3);
         }
+        struct q6k_w o0, o1;
+        q6k_weights(&x0[i], &o0);
+        q6k_weights(&x1[i], &o1);
+        const __m512 dw = _mm512_insertf32x8(_mm512_set1_ps(o0.d), _mm256_set1_ps(o1.d), 1);
         for (int b = 0; b < NR; b++) {
             const block_q8_K *y = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
-            __m512i s[2][2];
-            for (int c = 0; c < 2; c++)
-                for (int h = 0; h < 2; h++)
-                    s[c][h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c][h],
-                                                  _mm512_loadu_si512(y->qs + 128 * c + 64 * h));
-            const __m512i S = _mm512_dpwssd_epi32(k_scale4(s[0][0], s[0][1], s[1][0], s[1][1], sc0, sc1), offs,
-                                                  bcast256(y->bsums));
-            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(y->d), dw), _mm512_cvtepi32_ps(S), acc[b]);
+            __m512i v[4], bs;
+            q8k_vectors(y, v, &bs);
+            const __m512i S0 = q6k_isum(&o0, v, bs), S1 = q6k_isum(&o1, v, bs);
+            /* [S0 lanes 0-7 | S1 lanes 0-7] + [S0 lanes 8-15 | S1 lanes 8-15] */
+            const __m512i s = _mm512_add_epi32(_mm512_shuffle_i64x2(S0, S1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                               _mm512_shuffle_i64x2(S0, S1, _MM_SHUFFLE(3, 2, 3, 2)));
+            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(y->d), dw), _mm512_cvtepi32_ps(s), acc[b]);
         }
     }
-    for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_16(acc[b]);
+    if (NR == 8) {
+        hsum_pairs8(acc, out, os);
+        return;
+    }
+    for (int b = 0; b < NR; b++) {
+        out[(size_t)b * os] = hsum_f32_8(_mm512_castps512_ps256(acc[b]));
+        out[(size_t)b * os + 1] = hsum_f32_8(_mm512_extractf32x8_ps(acc[b], 1));
+    }
+}
+
+void q6_K_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, const void *x, size_t xrb, int nrows, float *out,
+                         size_t os)
+{
+    ROWS2_DISPATCH(q6k_rows2, n, w, wrb, x, xrb, nrows, out, os)
 }
 
 #else /* AVX2 */

@@ -533,21 +533,6 @@ static ALWAYS_INLINE void oct_rows(enum oct_kind kind, int64_t n, const void *w,
 }
 
 #if OCT_AVX512
-/* The 16 sums hsum_f32_8 gives of the halves of a[0..7] (row 0 in the low,
- * row 1 in the high 8 lanes) to out[b * os + row]: two hsum_f32_8x8 instead
- * of 16 reductions of one vector. */
-static ALWAYS_INLINE void hsum_pairs8(const __m512 a[8], float *out, size_t os)
-{
-    float t[16]; /* lane 2b + row */
-    _mm256_storeu_ps(t, hsum_f32_8x8(a));
-    _mm256_storeu_ps(t + 8, hsum_f32_8x8(a + 4));
-    if (os == 2) {
-        memcpy(out, t, sizeof t);
-        return;
-    }
-    for (int b = 0; b < 8; b++) memcpy(out + (size_t)b * os, t + 2 * b, 2 * sizeof(float));
-}
-
 /* Two weight rows (w and w + wrb) against the same NR activation rows: each
  * activation vector is loaded once for both, which matters once NR is large
  * (at 8 rows the single-row kernel issues more loads than dot products).
@@ -638,16 +623,7 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
     void name##_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, const void *x, size_t xrb, int nrows,    \
                                float *out, size_t os)                                                         \
     {                                                                                                         \
-        switch (nrows) {                                                                                      \
-        case 1: name##_rows2_nr(n, w, wrb, x, xrb, 1, out, os); break;                                        \
-        case 2: name##_rows2_nr(n, w, wrb, x, xrb, 2, out, os); break;                                        \
-        case 3: name##_rows2_nr(n, w, wrb, x, xrb, 3, out, os); break;                                        \
-        case 4: name##_rows2_nr(n, w, wrb, x, xrb, 4, out, os); break;                                        \
-        case 5: name##_rows2_nr(n, w, wrb, x, xrb, 5, out, os); break;                                        \
-        case 6: name##_rows2_nr(n, w, wrb, x, xrb, 6, out, os); break;                                        \
-        case 7: name##_rows2_nr(n, w, wrb, x, xrb, 7, out, os); break;                                        \
-        default: name##_rows2_nr(n, w, wrb, x, xrb, 8, out, os); break;                                       \
-        }                                                                                                     \
+        ROWS2_DISPATCH(name##_rows2_nr, n, w, wrb, x, xrb, nrows, out, os)                                    \
     }
 
 ROWS2_KERNELS(q4_0, OCT_Q4_0)

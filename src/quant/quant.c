@@ -119,7 +119,7 @@ static const struct type_traits ref_table[TYPE_ALL] = {
 #else
 #define F16_SIMD .to_float = f16_to_float_ref, .vec_dot = f16_dot_ref
 #endif
-/* Two weight rows per call where the AVX-512 oct kernels run (oct.c). */
+/* Two weight rows per call where the AVX-512 kernels run (oct.c, and Q6_K in kquants.c). */
 #if QUANT_AVX512
 #define ROWS2(name) .vec_dot_rows2 = name##_dot_rows2_avx2
 #else
@@ -154,7 +154,7 @@ static const struct type_traits simd_table[TYPE_ALL] = {
     [TYPE_Q5_K] = { Q5_K_ROW, .to_float = q5_K_to_float_avx2, .vec_dot = q5_K_dot_avx2,
                    .vec_dot_rows = q5_K_dot_rows_avx2 },
     [TYPE_Q6_K] = { Q6_K_ROW, .to_float = q6_K_to_float_avx2, .vec_dot = q6_K_dot_avx2,
-                   .vec_dot_rows = q6_K_dot_rows_avx2 },
+                   .vec_dot_rows = q6_K_dot_rows_avx2, ROWS2(q6_K) },
     [TYPE_Q8_K] = { Q8_K_ROW },
     [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_avx2, .vec_dot = iq4_nl_dot_avx2,
                    .vec_dot_rows = iq4_nl_dot_rows_avx2, ROWS2(iq4_nl), OCT_ROWS },

@@ -197,6 +197,21 @@ static inline __m256 hsum_f32_8x8(const __m512 t[4])
     const __m512 f = _mm512_add_ps(r, _mm512_shuffle_ps(r, r, _MM_SHUFFLE(2, 3, 0, 1)));
     return _mm512_castps512_ps256(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), f));
 }
+
+/* The 16 sums hsum_f32_8 gives of the halves of a[0..7] (row 0 in the low,
+ * row 1 in the high 8 lanes) to out[b * os + row]: two hsum_f32_8x8 instead
+ * of 16 reductions of one vector. */
+static inline void hsum_pairs8(const __m512 a[8], float *out, size_t os)
+{
+    float t[16]; /* lane 2b + row */
+    _mm256_storeu_ps(t, hsum_f32_8x8(a));
+    _mm256_storeu_ps(t + 8, hsum_f32_8x8(a + 4));
+    if (os == 2) {
+        memcpy(out, t, sizeof t);
+        return;
+    }
+    for (int b = 0; b < 8; b++) memcpy(out + (size_t)b * os, t + 2 * b, 2 * sizeof(float));
+}
 #endif
 
 static inline __m256i loadu256(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
@@ -383,6 +398,19 @@ static inline __m256i scale_pair_i16(__m128i s, int a, int b)
     default: IMPL(n, w, x, xrb, 8, out, os); break;             \
     }
 
+/* The same for the two-row kernels: IMPL(n, w, wrb, x, xrb, NR, out, os). */
+#define ROWS2_DISPATCH(IMPL, n, w, wrb, x, xrb, nrows, out, os) \
+    switch (nrows) {                                          \
+    case 1: IMPL(n, w, wrb, x, xrb, 1, out, os); break;       \
+    case 2: IMPL(n, w, wrb, x, xrb, 2, out, os); break;       \
+    case 3: IMPL(n, w, wrb, x, xrb, 3, out, os); break;       \
+    case 4: IMPL(n, w, wrb, x, xrb, 4, out, os); break;       \
+    case 5: IMPL(n, w, wrb, x, xrb, 5, out, os); break;       \
+    case 6: IMPL(n, w, wrb, x, xrb, 6, out, os); break;       \
+    case 7: IMPL(n, w, wrb, x, xrb, 7, out, os); break;       \
+    default: IMPL(n, w, wrb, x, xrb, 8, out, os); break;      \
+    }
+
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* ---- kernels (defined in the family files) ---- */
@@ -463,6 +491,9 @@ DECL_ROWS_SIMD(q8_0_oct); DECL_ROWS2_SIMD(q8_0_oct); DECL_DOT_SIMD(q8_0_oct);
 /* the others */
 DECL_ROWS_SIMD(f32); DECL_ROWS_SIMD(f16); DECL_ROWS_SIMD(bf16);
 DECL_ROWS_SIMD(q2_K); DECL_ROWS_SIMD(q3_K); DECL_ROWS_SIMD(q4_K); DECL_ROWS_SIMD(q5_K); DECL_ROWS_SIMD(q6_K);
+#if QUANT_AVX512
+DECL_ROWS2_SIMD(q6_K);
+#endif
 DECL_DOT_SIMD(f32); DECL_DOT_MANY(f32);
 DECL_TO_SIMD(bf16); DECL_DOT_SIMD(bf16); DECL_DOT_MANY(bf16);
 #if defined(__F16C__)
