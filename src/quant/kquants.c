@@ -1265,14 +1265,7 @@ static ALWAYS_INLINE void q6k_rows2(int64_t n, const void *w, size_t wrb, const 
             acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(y->d), dw), _mm512_cvtepi32_ps(s), acc[b]);
         }
     }
-    if (NR == 8) {
-        hsum_pairs8(acc, out, os);
-        return;
-    }
-    for (int b = 0; b < NR; b++) {
-        out[(size_t)b * os] = hsum_f32_8(_mm512_castps512_ps256(acc[b]));
-        out[(size_t)b * os + 1] = hsum_f32_8(_mm512_extractf32x8_ps(acc[b], 1));
-    }
+    hsum_pairs(acc, NR, out, os);
 }
 
 void q6_K_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, const void *x, size_t xrb, int nrows, float *out,

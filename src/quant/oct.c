@@ -594,24 +594,17 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
                                          acc[b]);
         }
     }
-    __m256 acc0[VEC_DOT_ROWS_MAX], acc1[VEC_DOT_ROWS_MAX];
-    for (int b = 0; b < NR; b++) {
-        acc0[b] = _mm512_castps512_ps256(acc[b]);
-        acc1[b] = _mm512_extractf32x8_ps(acc[b], 1);
-    }
-    if (i < nb) { /* the partial oct as oct_span takes it */
+    if (i < nb) { /* the partial oct as oct_span takes it, on each row's half */
+        __m256 acc0[VEC_DOT_ROWS_MAX], acc1[VEC_DOT_ROWS_MAX];
+        for (int b = 0; b < NR; b++) {
+            acc0[b] = _mm512_castps512_ps256(acc[b]);
+            acc1[b] = _mm512_extractf32x8_ps(acc[b], 1);
+        }
         oct_span(kind, nb - i, w0 + i * bs, px, xrb, NR, acc0);
         oct_span(kind, nb - i, w1 + i * bs, px, xrb, NR, acc1);
-    }
-    if (NR == 8) {
         for (int b = 0; b < NR; b++) acc[b] = _mm512_insertf32x8(_mm512_castps256_ps512(acc0[b]), acc1[b], 1);
-        hsum_pairs8(acc, out, os);
-        return;
     }
-    for (int b = 0; b < NR; b++) {
-        out[(size_t)b * os] = hsum_f32_8(acc0[b]);
-        out[(size_t)b * os + 1] = hsum_f32_8(acc1[b]);
-    }
+    hsum_pairs(acc, NR, out, os);
 }
 
 #define ROWS2_KERNELS(name, KIND)                                                                            \

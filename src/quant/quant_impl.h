@@ -198,11 +198,18 @@ static inline __m256 hsum_f32_8x8(const __m512 t[4])
     return _mm512_castps512_ps256(_mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 0, 0, 0, 0, 0, 0, 0, 0), f));
 }
 
-/* The 16 sums hsum_f32_8 gives of the halves of a[0..7] (row 0 in the low,
- * row 1 in the high 8 lanes) to out[b * os + row]: two hsum_f32_8x8 instead
- * of 16 reductions of one vector. */
-static inline void hsum_pairs8(const __m512 a[8], float *out, size_t os)
+/* The end of a two-row kernel: hsum_f32_8 of both halves of a[b] (row 0 in
+ * the low, row 1 in the high 8 lanes) to out[b * os + row], b < NR. With 8
+ * rows, two hsum_f32_8x8 instead of 16 reductions of one vector. */
+static inline __attribute__((always_inline)) void hsum_pairs(const __m512 *a, int NR, float *out, size_t os)
 {
+    if (NR < 8) {
+        for (int b = 0; b < NR; b++) {
+            out[(size_t)b * os] = hsum_f32_8(_mm512_castps512_ps256(a[b]));
+            out[(size_t)b * os + 1] = hsum_f32_8(_mm512_extractf32x8_ps(a[b], 1));
+        }
+        return;
+    }
     float t[16]; /* lane 2b + row */
     _mm256_storeu_ps(t, hsum_f32_8x8(a));
     _mm256_storeu_ps(t + 8, hsum_f32_8x8(a + 4));
