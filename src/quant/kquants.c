@@ -818,9 +818,10 @@ float q3_K_dot_avx2(int64_t n, const void *w, const void *a)
 
 #if KQ_AVX512
 /* The shape they share, per super-block and activation row: the unsigned
- * quants of 64 consecutive elements in one zmm, in activation order, so
- * one 64-byte load of y.qs and one vpdpbusd give 16 int32 sums of 4
- * products. Those fit int16 (|sum| <= 4 * 63 * 128), so two of them pack
+ * quants of 64 elements in one zmm, in the order of the activations'
+ * 64-byte vector (vec_dot_rows reads rows that rows_prepare laid out for
+ * the kernel, vec_dot plain Q8_K rows), so one vpdpbusd gives 16 int32 sums
+ * of 4 products. Those fit int16 (|sum| <= 4 * 63 * 128), so two of them pack
  * into one vector of int16 (exact) and a single vpmaddwd / vpdpwssd with
  * the group scales lined up to match applies the scales to both: half the
  * multiplies of scaling each sum on its own. The float steps then run on 16
@@ -829,7 +830,8 @@ float q3_K_dot_avx2(int64_t n, const void *w, const void *a)
  * and a 16-lane hsum at the end: the same steps whatever the number of rows.
  * Weight quants and scales are unpacked once for all rows. */
 
-/* 32 bytes at p in both 256-bit halves of a zmm (a load-port broadcast). */
+/* 32 bytes at p in both 256-bit halves of a zmm. Not free on this CPU (Zen
+ * 5): the broadcast takes a vector slot like a shuffle. */
 static inline __m512i bcast256(const void *p) { return _mm512_broadcast_i64x4(loadu256(p)); }
 
 static inline float hsum_f32_16(__m512 x)
@@ -876,30 +878,82 @@ static inline __m128i k4_scales_mins_u8(const uint8_t *scales)
     return _mm_set_epi64x((long long)hi, (long long)(lo & 0x3f3f3f3f3f3f3f3fULL));
 }
 
-/* Q4_K and Q5_K, one kernel for vec_dot and vec_dot_rows (see above):
+/* Q4_K / Q5_K activations, prepared (rows_prepare) for k4_rows: per
+ * super-block of q8_K, KQ_PREP_BYTES:
+ *   4 x 64 bytes of quants, part p = 2h + u (h = 0, 1; u = 0: low nibbles,
+ *       1: high nibbles) holding elements 128h + 32u + (0..31) in its low
+ *       32 bytes and 128h + 64 + 32u + (0..31) in its high 32 bytes: the
+ *       order that one 64-byte load of two nibble chunks unpacks to;
+ *   64 bytes: d (float) in bytes 0..3, bsums[0..15] as int16 16..31 (where
+ *       the mins meet them in vpmaddwd; int16 2..15 are zero).
+ * One 64-byte load per part and no broadcasts: at batch 1 the kernel is
+ * bound by vector instructions, not by memory (Q4_K_M decode ran at 80 % of
+ * Q4_0's bytes/s), and the broadcasts of the nibble chunks were 4 of ~32. */
+#define KQ_PREP_BYTES 320
+
+void q8_K_k4_prepare(const void *qx, void *dst, int64_t n)
+{
+    const block_q8_K *y = qx;
+    uint8_t *o = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, o += KQ_PREP_BYTES) {
+        for (int p = 0; p < 4; p++) {
+            const int base = 128 * (p >> 1) + 32 * (p & 1);
+            memcpy(o + 64 * p, y[i].qs + base, 32);
+            memcpy(o + 64 * p + 32, y[i].qs + base + 64, 32);
+        }
+        memset(o + 256, 0, 64);
+        memcpy(o + 256, &y[i].d, sizeof(float));
+        memcpy(o + 256 + 32, y[i].bsums, sizeof y[i].bsums);
+    }
+}
+
+size_t q8_K_prep_size(int64_t n) { return (size_t)(n / QK_K) * KQ_PREP_BYTES; }
+
+/* Q6_K activations, prepared for q6k_rows / q6k_rows2: per super-block the
+ * 256 quants as they are, then bsums[0..15] as int16 0..15 (the offset
+ * term's lanes), d (float) at byte 288, zeros to 320. The same point as
+ * Q4_K's: 64-byte loads that do not cross a line (block_q8_K is 292 bytes)
+ * and no broadcast of the sums. */
+void q8_K_q6k_prepare(const void *qx, void *dst, int64_t n)
+{
+    const block_q8_K *y = qx;
+    uint8_t *o = dst;
+    for (int64_t i = 0; i < n / QK_K; i++, o += KQ_PREP_BYTES) {
+        memcpy(o, y[i].qs, QK_K);
+        memset(o + 256, 0, 64);
+        memcpy(o + 256, y[i].bsums, sizeof y[i].bsums);
+        memcpy(o + 288, &y[i].d, sizeof(float));
+    }
+}
+
+/* Q4_K and Q5_K, one kernel for vec_dot (prep false: plain q8_K rows) and
+ * vec_dot_rows (prep true: q8_K_k4_prepare's rows), the same integers and
+ * float steps either way:
  *   S lanes 0..7:  sum_j sc_j * (q_j . y_j) (the two halves of the scaled
  *                  sums added; which lane holds what does not matter)
  *   S lane 8 + j:  m_j * (bsums[2j] + bsums[2j+1])
  *   D = (d x 8, -dmin x 8).
- * Chunk c's 32 bytes of nibbles are broadcast to both halves of a zmm;
- * gf2p8affineqb keeps the low nibbles in the low half and the high nibbles
- * in the high half: elements 64c..64c+63, group 2c in dpbusd lanes 0..7 and
- * 2c + 1 in lanes 8..15. Q5_K's qh is broadcast the same way and bit 2c
- * (low half) / 2c + 1 (high half) of each byte becomes bit 4. */
-static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out,
-                                  size_t os)
+ * Nibble chunks 2h and 2h + 1 (64 bytes) are one load: the low nibbles are
+ * groups 4h and 4h + 2 (dpbusd lanes 0..7 and 8..15), gf2p8affineqb moves
+ * the high ones down, groups 4h + 1 and 4h + 3. Q5_K's qh is broadcast to
+ * both halves and gf2p8affineqb turns bit g of each byte into bit 4 of
+ * group g's quant. */
+static ALWAYS_INLINE void k4_rows(bool q5, bool prep, int64_t n, const void *w, const void *x, size_t xrb, int NR,
+                                  float *out, size_t os)
 {
     const size_t bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const size_t qs_off = q5 ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
+    const size_t ys = prep ? KQ_PREP_BYTES : sizeof(block_q8_K);
     /* vpermb indices into k4_scales_mins_u8: low byte of each int16 (the
      * high byte is zeroed by the mask lo8). packs(s0, s1): s0's lanes 0..7
-     * are group 0, 8..15 group 1; s1's groups 2 and 3. */
+     * are group 0, 8..15 group 2; s1's groups 1 and 3; s2, s3 the same
+     * four groups on. */
 #define K4_SC(j) ((j) < 4 ? (j) : (j) + 4)
 #define K4_MN(j) ((j) < 4 ? (j) + 4 : (j) + 8)
-#define K4_GA(i) K4_SC((i) >> 1)
-#define K4_GB(i) K4_SC(2 + ((i) >> 1))
-#define K4_GC(i) K4_SC(4 + ((i) >> 1))
-#define K4_GD(i) K4_SC(6 + ((i) >> 1))
+#define K4_GA(i) K4_SC(2 * ((i) >> 1))
+#define K4_GB(i) K4_SC(1 + 2 * ((i) >> 1))
+#define K4_GC(i) K4_SC(4 + 2 * ((i) >> 1))
+#define K4_GD(i) K4_SC(5 + 2 * ((i) >> 1))
     const __m512i idx01 = K_PACK_IDX(K4_GA, K4_GB), idx23 = K_PACK_IDX(K4_GC, K4_GD);
     /* min j in int16 16 + 2j and 17 + 2j (int16 0..15 are zeroed) */
     const __m512i idxm = _mm512_set_epi16(K4_MN(7), K4_MN(7), K4_MN(6), K4_MN(6), K4_MN(5), K4_MN(5), K4_MN(4),
@@ -913,6 +967,7 @@ static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void 
 #undef K4_MN
     const __mmask64 lo8 = 0x5555555555555555ULL;
     const __m512i idxd = _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0xF);
     __m512 acc[VEC_DOT_ROWS_MAX];
     for (int b = 0; b < NR; b++) acc[b] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
@@ -928,26 +983,46 @@ static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void 
         memcpy(&dd, &xb->d, 4);
         const __m128 d2 = _mm_cvtph_ps(_mm_cvtsi32_si128((int)(dd ^ 0x80000000u)));
         const __m512 dw = _mm512_permutexvar_ps(idxd, _mm512_castps128_ps512(d2));
-        __m512i q[4];
-        for (int c = 0; c < 4; c++) q[c] = gf_bits(bcast256(qs + 32 * c), GF_LO_NIBBLE, GF_HI_NIBBLE);
+        __m512i q[4]; /* q[2h + u]: the parts of q8_K_k4_prepare's order */
+        for (int h = 0; h < 2; h++) {
+            __m512i bits = _mm512_loadu_si512(qs + 64 * h);
+            __asm__("" : "+v"(bits)); /* one load for both uses: most of these cross a cache line */
+            q[2 * h] = _mm512_and_si512(bits, m4);
+            q[2 * h + 1] = gf_bits(bits, GF_HI_NIBBLE, GF_HI_NIBBLE);
+        }
         if (q5) {
-            const __m512i h = bcast256(((const block_q5_K *)(const void *)xb)->qh);
-            for (int c = 0; c < 4; c++)
-                q[c] = _mm512_or_si512(q[c], gf_bits(h, GF_BIT(4, 2 * c), GF_BIT(4, 2 * c + 1)));
+            const __m512i hb = bcast256(((const block_q5_K *)(const void *)xb)->qh);
+            for (int p = 0; p < 4; p++) /* part p: groups g = 4(p / 2) + p % 2 and g + 2 */
+                q[p] = _mm512_or_si512(q[p], gf_bits(hb, GF_BIT(4, 4 * (p >> 1) + (p & 1)), GF_BIT(4, 4 * (p >> 1) + (p & 1) + 2)));
         }
         for (int b = 0; b < NR; b++) {
-            const block_q8_K *y = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
-            __m512i s[4];
-            for (int c = 0; c < 4; c++)
-                s[c] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], _mm512_loadu_si512(y->qs + 64 * c));
+            const uint8_t *yb = (const uint8_t *)x + b * xrb + i * ys;
+            __m512i s[4], bsums;
+            float yd;
+            if (prep) {
+                for (int p = 0; p < 4; p++)
+                    s[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[p], _mm512_loadu_si512(yb + 64 * p));
+                bsums = _mm512_loadu_si512(yb + 256);
+                memcpy(&yd, yb + 256, sizeof yd);
+            } else {
+                const block_q8_K *y = (const block_q8_K *)(const void *)yb;
+                for (int p = 0; p < 4; p++) {
+                    const int base = 128 * (p >> 1) + 32 * (p & 1);
+                    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(y->qs + base)), loadu256(y->qs + base + 64), 1);
+                    s[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[p], v);
+                }
+                bsums = bcast256(y->bsums);
+                yd = y->d;
+            }
             const __m512i t = k_scale4(s[0], s[1], s[2], s[3], sc01, sc23);
-            const __m512i pm = _mm512_madd_epi16(mins, bcast256(y->bsums));
+            const __m512i pm = _mm512_madd_epi16(mins, bsums);
             const __m512i S = _mm512_mask_add_epi32(pm, 0x00FF, t, _mm512_shuffle_i64x2(t, t, _MM_SHUFFLE(1, 0, 3, 2)));
-            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(y->d), dw), _mm512_cvtepi32_ps(S), acc[b]);
+            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(yd), dw), _mm512_cvtepi32_ps(S), acc[b]);
         }
     }
     for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_16(acc[b]);
 }
+#define KQ_PREPARED true
 
 #else /* AVX2 */
 
@@ -964,9 +1039,10 @@ static ALWAYS_INLINE int k_chains(int NR) { return NR <= 2 ? 2 : 1; }
  * and hsum_f32_8(acc) at the end: the same float steps whatever the number
  * of rows. The weight quants and scales of a chunk are unpacked once for all
  * rows (chunk-outer, row-inner loops). */
-static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out,
-                                  size_t os)
+static ALWAYS_INLINE void k4_rows(bool q5, bool prep, int64_t n, const void *w, const void *x, size_t xrb, int NR,
+                                  float *out, size_t os)
 {
+    (void)prep; /* plain q8_K rows only */
     const int chains = k_chains(NR);
     const size_t bs = q5 ? sizeof(block_q5_K) : sizeof(block_q4_K);
     const size_t qs_off = q5 ? offsetof(block_q5_K, qs) : offsetof(block_q4_K, qs);
@@ -1020,10 +1096,12 @@ static ALWAYS_INLINE void k4_rows(bool q5, int64_t n, const void *w, const void 
     for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
 }
 
+#define KQ_PREPARED false
 #endif /* KQ_AVX512 */
 
-#define Q4K_ROWS(n, w, x, xrb, NR, out, os) k4_rows(false, n, w, x, xrb, NR, out, os)
-#define Q5K_ROWS(n, w, x, xrb, NR, out, os) k4_rows(true, n, w, x, xrb, NR, out, os)
+/* vec_dot_rows reads prepared rows where the table gives Q4_K / Q5_K a rows_prepare (AVX-512) */
+#define Q4K_ROWS(n, w, x, xrb, NR, out, os) k4_rows(false, KQ_PREPARED, n, w, x, xrb, NR, out, os)
+#define Q5K_ROWS(n, w, x, xrb, NR, out, os) k4_rows(true, KQ_PREPARED, n, w, x, xrb, NR, out, os)
 
 void q4_K_dot_rows_avx2(int64_t n, const void *w, const void *x, size_t xrb, int nrows, float *out, size_t os)
 {
@@ -1038,14 +1116,14 @@ void q5_K_dot_rows_avx2(int64_t n, const void *w, const void *x, size_t xrb, int
 float q4_K_dot_avx2(int64_t n, const void *w, const void *a)
 {
     float r;
-    k4_rows(false, n, w, a, 0, 1, &r, 0);
+    k4_rows(false, false, n, w, a, 0, 1, &r, 0);
     return r;
 }
 
 float q5_K_dot_avx2(int64_t n, const void *w, const void *a)
 {
     float r;
-    k4_rows(true, n, w, a, 0, 1, &r, 0);
+    k4_rows(true, false, n, w, a, 0, 1, &r, 0);
     return r;
 }
 
@@ -1183,8 +1261,11 @@ static ALWAYS_INLINE void q6k_weights(const block_q6_K *xb, struct q6k_w *o)
     o->sc1 = _mm512_permutexvar_epi8(idx1, _mm512_castsi256_si512(sc16));
     o->d = fp16(xb->d);
     for (int c = 0; c < 2; c++) {
-        const __m512i l = _mm512_loadu_si512(xb->ql + 64 * c);
-        const __m512i h = bcast256(xb->qh + 32 * c);
+        /* each loaded once for its two uses (gcc would fold the loads into
+         * both): blocks of 210 bytes, so most loads cross a cache line */
+        __m512i l = _mm512_loadu_si512(xb->ql + 64 * c);
+        __m512i h = bcast256(xb->qh + 32 * c);
+        __asm__("" : "+v"(l), "+v"(h));
         /* (l & 0xF) | high bits; (l >> 4) | high bits */
         o->q[c][0] = _mm512_ternarylogic_epi32(l, gf_bits(h, GF_BIT(4, 0) | GF_BIT(5, 1), GF_BIT(4, 2) | GF_BIT(5, 3)),
                                                m4, 0xEC);
@@ -1203,16 +1284,33 @@ static ALWAYS_INLINE __m512i q6k_isum(const struct q6k_w *o, const __m512i v[4],
     return _mm512_dpwssd_epi32(k_scale4(s[0][0], s[0][1], s[1][0], s[1][1], o->sc0, o->sc1), o->offs, bs);
 }
 
-/* The activation vectors of block y in registers (see oct_rows2 in oct.c:
- * gcc would otherwise load each again for every use). */
-static ALWAYS_INLINE void q8k_vectors(const block_q8_K *y, __m512i v[4], __m512i *bs)
+/* Super-block i of activation row b: q8_K_q6k_prepare's (prep) or a plain
+ * block_q8_K. Its quants, its bsums in int16 0..15, its d. */
+static ALWAYS_INLINE const uint8_t *q6k_act(bool prep, const void *x, size_t xrb, int b, int64_t i)
 {
-    for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(y->qs + 64 * k);
-    *bs = bcast256(y->bsums);
+    return (const uint8_t *)x + b * xrb + i * (prep ? KQ_PREP_BYTES : sizeof(block_q8_K));
+}
+
+static ALWAYS_INLINE float q6k_act_d(bool prep, const uint8_t *y)
+{
+    float d;
+    memcpy(&d, y + (prep ? 288 : offsetof(block_q8_K, d)), sizeof d);
+    return d;
+}
+
+/* The activation vectors of super-block y in registers (see oct_rows2 in
+ * oct.c: gcc would otherwise load each again for every use). */
+static ALWAYS_INLINE void q8k_vectors(bool prep, const uint8_t *y, __m512i v[4], __m512i *bs)
+{
+    const uint8_t *qs = prep ? y : y + offsetof(block_q8_K, qs);
+    for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(qs + 64 * k);
+    *bs = prep ? _mm512_loadu_si512(y + 256) : bcast256(y + offsetof(block_q8_K, bsums));
     __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(*bs));
 }
 
-static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out, size_t os)
+/* vec_dot (prep false: plain block_q8_K rows) and vec_dot_rows (prep true). */
+static ALWAYS_INLINE void q6k_rows(bool prep, int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out,
+                                   size_t os)
 {
     const block_q6_K *xw = w;
     __m256 acc[VEC_DOT_ROWS_MAX];
@@ -1222,14 +1320,15 @@ static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size
         struct q6k_w o;
         q6k_weights(&xw[i], &o);
         for (int b = 0; b < NR; b++) {
-            const block_q8_K *y = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
-            __m512i v[4], bs;
-            for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(y->qs + 64 * k);
-            bs = bcast256(y->bsums);
+            const uint8_t *y = q6k_act(prep, x, xrb, b, i);
+            const uint8_t *qs = prep ? y : y + offsetof(block_q8_K, qs);
+            __m512i v[4];
+            for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(qs + 64 * k);
+            const __m512i bs = prep ? _mm512_loadu_si512(y + 256) : bcast256(y + offsetof(block_q8_K, bsums));
             const __m512i S = q6k_isum(&o, v, bs);
             const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(S), _mm512_extracti64x4_epi64(S, 1));
-            acc[b] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(y->d), _mm256_set1_ps(o.d)), _mm256_cvtepi32_ps(s8),
-                                     acc[b]);
+            acc[b] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(q6k_act_d(prep, y)), _mm256_set1_ps(o.d)),
+                                     _mm256_cvtepi32_ps(s8), acc[b]);
         }
     }
     for (int b = 0; b < NR; b++) out[(size_t)b * os] = hsum_f32_8(acc[b]);
@@ -1255,14 +1354,14 @@ static ALWAYS_INLINE void q6k_rows2(int64_t n, const void *w, size_t wrb, const 
         q6k_weights(&x1[i], &o1);
         const __m512 dw = _mm512_insertf32x8(_mm512_set1_ps(o0.d), _mm256_set1_ps(o1.d), 1);
         for (int b = 0; b < NR; b++) {
-            const block_q8_K *y = (const block_q8_K *)(const void *)((const uint8_t *)x + b * xrb) + i;
+            const uint8_t *y = q6k_act(true, x, xrb, b, i);
             __m512i v[4], bs;
-            q8k_vectors(y, v, &bs);
+            q8k_vectors(true, y, v, &bs);
             const __m512i S0 = q6k_isum(&o0, v, bs), S1 = q6k_isum(&o1, v, bs);
             /* [S0 lanes 0-7 | S1 lanes 0-7] + [S0 lanes 8-15 | S1 lanes 8-15] */
             const __m512i s = _mm512_add_epi32(_mm512_shuffle_i64x2(S0, S1, _MM_SHUFFLE(1, 0, 1, 0)),
                                                _mm512_shuffle_i64x2(S0, S1, _MM_SHUFFLE(3, 2, 3, 2)));
-            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(y->d), dw), _mm512_cvtepi32_ps(s), acc[b]);
+            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(q6k_act_d(true, y)), dw), _mm512_cvtepi32_ps(s), acc[b]);
         }
     }
     hsum_pairs(acc, NR, out, os);
@@ -1281,8 +1380,10 @@ void q6_K_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, const void *x, si
  * exact; the offset of the unsigned 6-bit quants comes in through the
  * activation block sums as the initial value), then
  * acc = fma(y.d * d, sumi, acc); hsum_f32_8(acc) at the end. */
-static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out, size_t os)
+static ALWAYS_INLINE void q6k_rows(bool prep, int64_t n, const void *w, const void *x, size_t xrb, int NR, float *out,
+                                   size_t os)
 {
+    (void)prep; /* plain q8_K rows only */
     const int chains = k_chains(NR);
     const block_q6_K *xw = w;
     __m256 acc[VEC_DOT_ROWS_MAX];
@@ -1328,15 +1429,17 @@ static ALWAYS_INLINE void q6k_rows(int64_t n, const void *w, const void *x, size
 
 #endif /* KQ_AVX512 */
 
+#define Q6K_ROWS(n, w, x, xrb, NR, out, os) q6k_rows(KQ_PREPARED, n, w, x, xrb, NR, out, os)
+
 void q6_K_dot_rows_avx2(int64_t n, const void *w, const void *x, size_t xrb, int nrows, float *out, size_t os)
 {
-    ROWS_DISPATCH(q6k_rows, n, w, x, xrb, nrows, out, os)
+    ROWS_DISPATCH(Q6K_ROWS, n, w, x, xrb, nrows, out, os)
 }
 
 float q6_K_dot_avx2(int64_t n, const void *w, const void *a)
 {
     float r;
-    q6k_rows(n, w, a, 0, 1, &r, 0);
+    q6k_rows(false, n, w, a, 0, 1, &r, 0);
     return r;
 }
 

@@ -423,7 +423,10 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
         } else {
             const __m512i m4 = _mm512_set1_epi8(0xF);
             for (int i = 0; i < 2; i++) {
-                const __m512i q = _mm512_loadu_si512(wb + 16 + 64 * i);
+                /* one load for both uses (gcc would fold it into each):
+                 * most of these cross a cache line, and split loads cost */
+                __m512i q = _mm512_loadu_si512(wb + 16 + 64 * i);
+                __asm__("" : "+v"(q));
                 o->Z[i] = _mm512_and_si512(q, m4);
                 o->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
             }

@@ -128,6 +128,14 @@ static const struct type_traits ref_table[TYPE_ALL] = {
 /* The 32-element block types: activations rearranged into octs (oct.c). */
 #define OCT_ROWS .rows_prepare = q8_0_oct_prepare, .rows_size = q8_0_oct_size
 #define OCT1_ROWS .rows_prepare = q8_1_oct_prepare, .rows_size = q8_1_oct_size
+/* Q4_K / Q5_K and Q6_K: Q8_K rows laid out for the AVX-512 kernels (kquants.c). */
+#if QUANT_AVX512
+#define K4_ROWS .rows_prepare = q8_K_k4_prepare, .rows_size = q8_K_prep_size
+#define K6_ROWS .rows_prepare = q8_K_q6k_prepare, .rows_size = q8_K_prep_size
+#else
+#define K4_ROWS .rows_prepare = NULL
+#define K6_ROWS .rows_prepare = NULL
+#endif
 static const struct type_traits simd_table[TYPE_ALL] = {
     [TYPE_F32] = { F32_ROW, .to_float = f32_to_float_ref, .vec_dot = f32_dot_avx2,
                    .vec_dot_many = f32_dot_many_avx2, .vec_dot_rows = f32_dot_rows_avx2 },
@@ -150,11 +158,11 @@ static const struct type_traits simd_table[TYPE_ALL] = {
     [TYPE_Q3_K] = { Q3_K_ROW, .to_float = q3_K_to_float_avx2, .vec_dot = q3_K_dot_avx2,
                    .vec_dot_rows = q3_K_dot_rows_avx2 },
     [TYPE_Q4_K] = { Q4_K_ROW, .to_float = q4_K_to_float_avx2, .vec_dot = q4_K_dot_avx2,
-                   .vec_dot_rows = q4_K_dot_rows_avx2 },
+                   .vec_dot_rows = q4_K_dot_rows_avx2, K4_ROWS },
     [TYPE_Q5_K] = { Q5_K_ROW, .to_float = q5_K_to_float_avx2, .vec_dot = q5_K_dot_avx2,
-                   .vec_dot_rows = q5_K_dot_rows_avx2 },
+                   .vec_dot_rows = q5_K_dot_rows_avx2, K4_ROWS },
     [TYPE_Q6_K] = { Q6_K_ROW, .to_float = q6_K_to_float_avx2, .vec_dot = q6_K_dot_avx2,
-                   .vec_dot_rows = q6_K_dot_rows_avx2, ROWS2(q6_K) },
+                   .vec_dot_rows = q6_K_dot_rows_avx2, ROWS2(q6_K), K6_ROWS },
     [TYPE_Q8_K] = { Q8_K_ROW },
     [TYPE_IQ4_NL] = { IQ4_NL_ROW, .to_float = iq4_nl_to_float_avx2, .vec_dot = iq4_nl_dot_avx2,
                    .vec_dot_rows = iq4_nl_dot_rows_avx2, ROWS2(iq4_nl), OCT_ROWS },

@@ -492,6 +492,10 @@ DECL_ROWS_SIMD(q4_0); DECL_ROWS_SIMD(q5_0); DECL_ROWS_SIMD(q8_0); DECL_ROWS_SIMD
 DECL_ROWS_SIMD(q4_1); DECL_ROWS_SIMD(q5_1);
 DECL_ROWS2_SIMD(q4_0); DECL_ROWS2_SIMD(q8_0); DECL_ROWS2_SIMD(iq4_nl); DECL_ROWS2_SIMD(q4_1);
 #if QUANT_AVX512
+/* kquants.c: Q8_K rows rearranged for the Q4_K / Q5_K and the Q6_K kernels */
+void q8_K_k4_prepare(const void *qx, void *dst, int64_t n);
+void q8_K_q6k_prepare(const void *qx, void *dst, int64_t n);
+size_t q8_K_prep_size(int64_t n);
 DECL_ROWS_SIMD(q4_0_oct); DECL_ROWS2_SIMD(q4_0_oct); DECL_DOT_SIMD(q4_0_oct);
 DECL_ROWS_SIMD(q8_0_oct); DECL_ROWS2_SIMD(q8_0_oct); DECL_DOT_SIMD(q8_0_oct);
 #endif
