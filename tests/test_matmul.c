@@ -130,11 +130,59 @@ static void test_rows_and_batches(void **state)
         }
 }
 
+/* matmul_many over weights whose kernels read different activation layouts
+ * (Q4_K_M mixes Q4_K and Q6_K in one Q/K/V or gate/up group; Q3_K_M adds
+ * Q3_K's plain Q8_K rows): each weight's rows get the bits of matmul alone. */
+static void test_many_mixed_layouts(void **state)
+{
+    (void)state;
+    const enum ggml_type types[] = {TYPE_Q4_K, TYPE_Q6_K, TYPE_Q3_K, TYPE_Q5_K};
+    const int64_t rows[] = {37, 20, 11, 5};
+    enum { N = 4, BMAX = 9 };
+    const int64_t cols_list[] = {256, 2048, 5632};
+    for (size_t c = 0; c < sizeof cols_list / sizeof cols_list[0]; c++) {
+        const int64_t cols = cols_list[c];
+        struct mat m[N];
+        const struct tensor *ws[N];
+        float *ys[N], *one[N];
+        for (int i = 0; i < N; i++) {
+            m[i] = make_mat(types[i], rows[i], cols);
+            ws[i] = &m[i].t;
+            ys[i] = malloc((size_t)BMAX * rows[i] * sizeof(float));
+            one[i] = malloc((size_t)BMAX * rows[i] * sizeof(float));
+        }
+        float *x = malloc((size_t)BMAX * cols * sizeof *x);
+        for (int64_t k = 0; k < BMAX * cols; k++) x[k] = frand();
+        struct matmul_scratch s = {0};
+        omp_set_num_threads(2);
+        const int sizes[] = {1, 3, 8, 9};
+        for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+            const int B = sizes[k];
+            for (int i = 0; i < N; i++) matmul(&s, one[i], x, ws[i], B, MATMUL_ROWS);
+            /* each rotation: the first weight of a layout prepares it for the others */
+            for (int rot = 0; rot < N; rot++) {
+                const struct tensor *rw[N];
+                float *ry[N];
+                for (int i = 0; i < N; i++) rw[i] = ws[(i + rot) % N], ry[i] = ys[(i + rot) % N];
+                matmul_many(&s, N, ry, x, rw, B, MATMUL_ROWS);
+                for (int i = 0; i < N; i++)
+                    if (memcmp(ys[i], one[i], (size_t)B * rows[i] * sizeof(float)))
+                        fail_msg("%s cols %lld B %d (rotation %d): matmul_many differs from matmul",
+                                 type_traits(types[i])->name, (long long)cols, B, rot);
+            }
+        }
+        matmul_scratch_free(&s);
+        free(x);
+        for (int i = 0; i < N; i++) free(ys[i]), free(one[i]), free(m[i].deq), free((void *)m[i].t.data);
+    }
+}
+
 int main(void)
 {
     unsetenv("OMP_WAIT_POLICY"); /* pool_new refuses under the active policy */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_and_batches),
+        cmocka_unit_test(test_many_mixed_layouts),
     };
     return cmocka_run_group_tests_name("matmul", tests, NULL, NULL);
 }

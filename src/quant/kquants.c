@@ -886,9 +886,9 @@ static inline __m128i k4_scales_mins_u8(const uint8_t *scales)
  *       order that one 64-byte load of two nibble chunks unpacks to;
  *   64 bytes: d (float) in bytes 0..3, bsums[0..15] as int16 16..31 (where
  *       the mins meet them in vpmaddwd; int16 2..15 are zero).
- * One 64-byte load per part and no broadcasts: at batch 1 the kernel is
- * bound by vector instructions, not by memory (Q4_K_M decode ran at 80 % of
- * Q4_0's bytes/s), and the broadcasts of the nibble chunks were 4 of ~32. */
+ * One 64-byte load per part, on one cache line, and no broadcasts: with
+ * its rows in cache the kernel is bound by vector instructions (about two a
+ * cycle), and the broadcasts of the nibble chunks were 4 of ~32. */
 #define KQ_PREP_BYTES 320
 
 void q8_K_k4_prepare(const void *qx, void *dst, int64_t n)
@@ -1275,7 +1275,8 @@ static ALWAYS_INLINE void q6k_weights(const block_q6_K *xb, struct q6k_w *o)
 }
 
 /* S of one row against the activation vectors v (y.qs in 64-byte parts) and
- * the activation block sums bs (broadcast to both halves): 16 int32 lanes. */
+ * the activation block sums bs (bsums in int16 0..15, where offs is not
+ * zero): 16 int32 lanes. */
 static ALWAYS_INLINE __m512i q6k_isum(const struct q6k_w *o, const __m512i v[4], __m512i bs)
 {
     __m512i s[2][2];
@@ -1298,13 +1299,13 @@ static ALWAYS_INLINE float q6k_act_d(bool prep, const uint8_t *y)
     return d;
 }
 
-/* The activation vectors of super-block y in registers (see oct_rows2 in
- * oct.c: gcc would otherwise load each again for every use). */
-static ALWAYS_INLINE void q8k_vectors(bool prep, const uint8_t *y, __m512i v[4], __m512i *bs)
+/* The activation vectors of prepared super-block y in registers, for both
+ * rows of q6k_rows2 (see oct_rows2 in oct.c: gcc would otherwise load each
+ * again for every use). */
+static ALWAYS_INLINE void q8k_vectors(const uint8_t *y, __m512i v[4], __m512i *bs)
 {
-    const uint8_t *qs = prep ? y : y + offsetof(block_q8_K, qs);
-    for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(qs + 64 * k);
-    *bs = prep ? _mm512_loadu_si512(y + 256) : bcast256(y + offsetof(block_q8_K, bsums));
+    for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(y + 64 * k);
+    *bs = _mm512_loadu_si512(y + 256);
     __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(*bs));
 }
 
@@ -1320,6 +1321,8 @@ static ALWAYS_INLINE void q6k_rows(bool prep, int64_t n, const void *w, const vo
         struct q6k_w o;
         q6k_weights(&xw[i], &o);
         for (int b = 0; b < NR; b++) {
+            /* loads left to gcc (each is used once here): held in registers
+             * as q8k_vectors does, 8 rows ran 15 % slower */
             const uint8_t *y = q6k_act(prep, x, xrb, b, i);
             const uint8_t *qs = prep ? y : y + offsetof(block_q8_K, qs);
             __m512i v[4];
@@ -1354,14 +1357,15 @@ static ALWAYS_INLINE void q6k_rows2(int64_t n, const void *w, size_t wrb, const 
         q6k_weights(&x1[i], &o1);
         const __m512 dw = _mm512_insertf32x8(_mm512_set1_ps(o0.d), _mm256_set1_ps(o1.d), 1);
         for (int b = 0; b < NR; b++) {
-            const uint8_t *y = q6k_act(true, x, xrb, b, i);
+            const uint8_t *y = q6k_act(true, x, xrb, b, i); /* rows2 exists on AVX-512 builds only */
             __m512i v[4], bs;
-            q8k_vectors(true, y, v, &bs);
+            q8k_vectors(y, v, &bs);
             const __m512i S0 = q6k_isum(&o0, v, bs), S1 = q6k_isum(&o1, v, bs);
             /* [S0 lanes 0-7 | S1 lanes 0-7] + [S0 lanes 8-15 | S1 lanes 8-15] */
             const __m512i s = _mm512_add_epi32(_mm512_shuffle_i64x2(S0, S1, _MM_SHUFFLE(1, 0, 1, 0)),
                                                _mm512_shuffle_i64x2(S0, S1, _MM_SHUFFLE(3, 2, 3, 2)));
-            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_set1_ps(q6k_act_d(true, y)), dw), _mm512_cvtepi32_ps(s), acc[b]);
+            const __m512 yd = _mm512_set1_ps(q6k_act_d(true, y));
+            acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(yd, dw), _mm512_cvtepi32_ps(s), acc[b]);
         }
     }
     hsum_pairs(acc, NR, out, os);
