@@ -890,6 +890,7 @@ static inline __m128i k4_scales_mins_u8(const uint8_t *scales)
  * its rows in cache the kernel is bound by vector instructions (about two a
  * cycle), and the broadcasts of the nibble chunks were 4 of ~32. */
 #define KQ_PREP_BYTES 320
+#define KQ_PREP_TAIL QK_K /* the 64 bytes after the quants */
 
 void q8_K_k4_prepare(const void *qx, void *dst, int64_t n)
 {
@@ -901,9 +902,9 @@ void q8_K_k4_prepare(const void *qx, void *dst, int64_t n)
             memcpy(o + 64 * p, y[i].qs + base, 32);
             memcpy(o + 64 * p + 32, y[i].qs + base + 64, 32);
         }
-        memset(o + 256, 0, 64);
-        memcpy(o + 256, &y[i].d, sizeof(float));
-        memcpy(o + 256 + 32, y[i].bsums, sizeof y[i].bsums);
+        memset(o + KQ_PREP_TAIL, 0, 64);
+        memcpy(o + KQ_PREP_TAIL, &y[i].d, sizeof(float));
+        memcpy(o + KQ_PREP_TAIL + 32, y[i].bsums, sizeof y[i].bsums);
     }
 }
 
@@ -920,9 +921,9 @@ void q8_K_q6k_prepare(const void *qx, void *dst, int64_t n)
     uint8_t *o = dst;
     for (int64_t i = 0; i < n / QK_K; i++, o += KQ_PREP_BYTES) {
         memcpy(o, y[i].qs, QK_K);
-        memset(o + 256, 0, 64);
-        memcpy(o + 256, y[i].bsums, sizeof y[i].bsums);
-        memcpy(o + 288, &y[i].d, sizeof(float));
+        memset(o + KQ_PREP_TAIL, 0, 64);
+        memcpy(o + KQ_PREP_TAIL, y[i].bsums, sizeof y[i].bsums);
+        memcpy(o + KQ_PREP_TAIL + 32, &y[i].d, sizeof(float));
     }
 }
 
@@ -992,8 +993,10 @@ static ALWAYS_INLINE void k4_rows(bool q5, bool prep, int64_t n, const void *w, 
         }
         if (q5) {
             const __m512i hb = bcast256(((const block_q5_K *)(const void *)xb)->qh);
-            for (int p = 0; p < 4; p++) /* part p: groups g = 4(p / 2) + p % 2 and g + 2 */
-                q[p] = _mm512_or_si512(q[p], gf_bits(hb, GF_BIT(4, 4 * (p >> 1) + (p & 1)), GF_BIT(4, 4 * (p >> 1) + (p & 1) + 2)));
+            for (int p = 0; p < 4; p++) { /* part p: groups g and g + 2 */
+                const int g = 4 * (p >> 1) + (p & 1);
+                q[p] = _mm512_or_si512(q[p], gf_bits(hb, GF_BIT(4, g), GF_BIT(4, g + 2)));
+            }
         }
         for (int b = 0; b < NR; b++) {
             const uint8_t *yb = (const uint8_t *)x + b * xrb + i * ys;
@@ -1002,13 +1005,14 @@ static ALWAYS_INLINE void k4_rows(bool q5, bool prep, int64_t n, const void *w, 
             if (prep) {
                 for (int p = 0; p < 4; p++)
                     s[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[p], _mm512_loadu_si512(yb + 64 * p));
-                bsums = _mm512_loadu_si512(yb + 256);
-                memcpy(&yd, yb + 256, sizeof yd);
+                bsums = _mm512_loadu_si512(yb + KQ_PREP_TAIL);
+                memcpy(&yd, yb + KQ_PREP_TAIL, sizeof yd);
             } else {
                 const block_q8_K *y = (const block_q8_K *)(const void *)yb;
                 for (int p = 0; p < 4; p++) {
                     const int base = 128 * (p >> 1) + 32 * (p & 1);
-                    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(loadu256(y->qs + base)), loadu256(y->qs + base + 64), 1);
+                    const __m256i lo = loadu256(y->qs + base), hi = loadu256(y->qs + base + 64);
+                    const __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
                     s[p] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[p], v);
                 }
                 bsums = bcast256(y->bsums);
@@ -1295,7 +1299,7 @@ static ALWAYS_INLINE const uint8_t *q6k_act(bool prep, const void *x, size_t xrb
 static ALWAYS_INLINE float q6k_act_d(bool prep, const uint8_t *y)
 {
     float d;
-    memcpy(&d, y + (prep ? 288 : offsetof(block_q8_K, d)), sizeof d);
+    memcpy(&d, y + (prep ? KQ_PREP_TAIL + 32 : offsetof(block_q8_K, d)), sizeof d);
     return d;
 }
 
@@ -1305,7 +1309,7 @@ static ALWAYS_INLINE float q6k_act_d(bool prep, const uint8_t *y)
 static ALWAYS_INLINE void q8k_vectors(const uint8_t *y, __m512i v[4], __m512i *bs)
 {
     for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(y + 64 * k);
-    *bs = _mm512_loadu_si512(y + 256);
+    *bs = _mm512_loadu_si512(y + KQ_PREP_TAIL);
     __asm__("" : "+v"(v[0]), "+v"(v[1]), "+v"(v[2]), "+v"(v[3]), "+v"(*bs));
 }
 
@@ -1327,7 +1331,7 @@ static ALWAYS_INLINE void q6k_rows(bool prep, int64_t n, const void *w, const vo
             const uint8_t *qs = prep ? y : y + offsetof(block_q8_K, qs);
             __m512i v[4];
             for (int k = 0; k < 4; k++) v[k] = _mm512_loadu_si512(qs + 64 * k);
-            const __m512i bs = prep ? _mm512_loadu_si512(y + 256) : bcast256(y + offsetof(block_q8_K, bsums));
+            const __m512i bs = prep ? _mm512_loadu_si512(y + KQ_PREP_TAIL) : bcast256(y + offsetof(block_q8_K, bsums));
             const __m512i S = q6k_isum(&o, v, bs);
             const __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(S), _mm512_extracti64x4_epi64(S, 1));
             acc[b] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_set1_ps(q6k_act_d(prep, y)), _mm256_set1_ps(o.d)),
