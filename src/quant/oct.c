@@ -399,14 +399,20 @@ static ALWAYS_INLINE __m512i oct_pick(const __m512i z[5], int nz, const struct o
     return _mm512_mask_permutexvar_epi8(r, l->top[o], idx, z[4]);
 }
 
-/* 8 fp16 at the word indices w (all below 128) as floats. */
-static ALWAYS_INLINE __m256 oct_pick_f16(const __m512i z[5], int nz, const uint16_t w[8], uint8_t hi)
+/* The 8 words at the word indices w (all below 128). */
+static ALWAYS_INLINE __m128i oct_pick_words(const __m512i z[5], int nz, const uint16_t w[8], uint8_t hi)
 {
     const __m512i idx = _mm512_zextsi128_si512(_mm_loadu_si128((const __m128i *)(const void *)w));
     __m512i r = _mm512_permutex2var_epi16(z[0], idx, z[1]);
     if (nz == 3) r = _mm512_mask_permutexvar_epi16(r, hi, idx, z[2]);
     else r = _mm512_mask_blend_epi16(hi, r, _mm512_permutex2var_epi16(z[2], idx, z[3]));
-    return _mm256_cvtph_ps(_mm512_castsi512_si128(r));
+    return _mm512_castsi512_si128(r);
+}
+
+/* 8 fp16 at the word indices w as floats. */
+static ALWAYS_INLINE __m256 oct_pick_f16(const __m512i z[5], int nz, const uint16_t w[8], uint8_t hi)
+{
+    return _mm256_cvtph_ps(oct_pick_words(z, nz, w, hi));
 }
 
 struct oct_w512 {
@@ -454,6 +460,29 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
     o->d = oct_pick_f16(z, nz, l->d, l->dhi);
     if (oct_has_min(kind)) o->m = oct_pick_f16(z, nz, l->m, l->mhi);
 }
+
+/* octpack.c's layout made from plain octs (Q4_0, Q8_0): the 8 scales, then
+ * the parts that oct_weights512 picks out of plain blocks, stored, so the
+ * rearranged kernels load what the plain ones compute. In place (each oct is
+ * loaded whole before it is written); the last nb % 8 blocks stay plain.
+ * About 10 instructions an oct: the byte-by-byte table took most of a
+ * model's load time. */
+static void oct_repack512(enum oct_kind kind, uint8_t *row, int64_t nb)
+{
+    const struct oct_layout *l = oct_layout(kind);
+    const int parts = kind == OCT_Q8_0 ? 4 : 2;
+    for (int64_t i = 0; i + OCT <= nb; i += OCT, row += OCT * oct_block_bytes(kind)) {
+        __m512i z[5], part[4];
+        const int nz = oct_load512(kind, row, z);
+        const __m128i d = oct_pick_words(z, nz, l->d, l->dhi);
+        for (int o = 0; o < parts; o++) part[o] = oct_pick(z, nz, l, o);
+        _mm_storeu_si128((__m128i *)(void *)row, d);
+        for (int o = 0; o < parts; o++) _mm512_storeu_si512(row + 16 + 64 * o, part[o]);
+    }
+}
+
+void q4_0_oct_repack(void *row, int64_t n) { oct_repack512(OCT_Q4_0, row, n / QK4_0); }
+void q8_0_oct_repack(void *row, int64_t n) { oct_repack512(OCT_Q8_0, row, n / QK8_0); }
 
 /* oct_isum with 512-bit dot products: lanes k and k + 8 of the result hold
  * two parts of block k's dot (oct_isum512 adds them). */

@@ -8,8 +8,9 @@
  * file's layout (a 2-byte scale, then the quants, block after block) they
  * had to pick those bytes out with byte permutes, a third of a Q4_0
  * decode's instructions. So when the model was read into memory, each
- * whole oct of a Q4_0 or Q8_0 weight row is rewritten in place as its 8
- * scales (16 bytes), then its quant bytes in operand order: byte t of part
+ * whole oct of a Q4_0 or Q8_0 weight row is rewritten in place (by oct.c,
+ * with those permutes, once) as its 8 scales (16 bytes), then its quant
+ * bytes in operand order: byte t of part
  * o (64 bytes each; 2 parts for Q4_0's 16 quant bytes a block, 4 for
  * Q8_0's 32) is quant byte 4·(2o + t/32) + t%4 of block t/4 % 8. It is a
  * permutation of the oct's bytes: the size and row stride stay, and so do
@@ -31,40 +32,13 @@ static size_t oct_src(size_t bs, int o, int t)
     return (size_t)(t / 4 % OCT_BLOCKS) * bs + 2 + 4 * (size_t)(2 * o + t / 32) + (size_t)(t % 4);
 }
 
-/* Where each byte of a repacked oct comes from in the plain one: the 8
- * scales' bytes, then the parts' (a table, as loading a model rearranges
- * hundreds of MB). n: the oct's bytes, 8 · bs. */
-struct oct_map {
-    size_t n;
-    uint16_t src[OCT_BLOCKS * sizeof(block_q8_0)];
-};
-
-static struct oct_map oct_map(size_t bs)
-{
-    struct oct_map m = {.n = OCT_BLOCKS * bs};
-    for (int k = 0; k < OCT_BLOCKS; k++) {
-        m.src[2 * k] = (uint16_t)(k * bs);
-        m.src[2 * k + 1] = (uint16_t)(k * bs + 1);
-    }
-    for (size_t o = 0; 16 + 64 * o < m.n; o++)
-        for (int t = 0; t < 64; t++) m.src[16 + 64 * o + (size_t)t] = (uint16_t)oct_src(bs, (int)o, t);
-    return m;
-}
-
-static void oct_repack_row(uint8_t *row, int64_t nb, size_t bs)
-{
-    const struct oct_map m = oct_map(bs);
-    uint8_t tmp[sizeof m.src / sizeof m.src[0]];
-    for (int64_t i = 0; i + OCT_BLOCKS <= nb; i += OCT_BLOCKS, row += m.n) {
-        memcpy(tmp, row, m.n);
-        for (size_t b = 0; b < m.n; b++) row[b] = tmp[m.src[b]];
-    }
-}
-
+/* One rearranged oct back to its 8 plain blocks: the reference's reading
+ * of the layout, which oct.c makes with the kernels' byte permutes. */
 static void oct_unpack(const uint8_t *oct, uint8_t *blocks, size_t bs)
 {
-    const struct oct_map m = oct_map(bs);
-    for (size_t b = 0; b < m.n; b++) blocks[m.src[b]] = oct[b];
+    for (int k = 0; k < OCT_BLOCKS; k++) memcpy(blocks + (size_t)k * bs, oct + 2 * k, 2); /* the scales */
+    for (size_t o = 0; 16 + 64 * o < OCT_BLOCKS * bs; o++)
+        for (int t = 0; t < 64; t++) blocks[oct_src(bs, (int)o, t)] = oct[16 + 64 * o + (size_t)t];
 }
 
 /* Blocks i ..< i + 8 (or to the end) of a repacked row of nb blocks, as
@@ -79,8 +53,6 @@ static int oct_blocks(const uint8_t *row, int64_t nb, int64_t i, uint8_t *out, s
     return (int)(nb - i);
 }
 
-void q4_0_oct_repack(void *row, int64_t n) { oct_repack_row(row, n / QK4_0, sizeof(block_q4_0)); }
-void q8_0_oct_repack(void *row, int64_t n) { oct_repack_row(row, n / QK8_0, sizeof(block_q8_0)); }
 void q4_0_oct_unpack(const void *oct, void *blocks) { oct_unpack(oct, blocks, sizeof(block_q4_0)); }
 void q8_0_oct_unpack(const void *oct, void *blocks) { oct_unpack(oct, blocks, sizeof(block_q8_0)); }
 

@@ -217,12 +217,16 @@ enum ggml_type quant_repack_type(enum ggml_type type)
 
 void quant_repack(enum ggml_type type, void *data, int64_t rows, int64_t n)
 {
+#if QUANT_AVX512
     const enum ggml_type to = quant_repack_type(type);
     if (to == type) return;
     void (*repack_row)(void *, int64_t) = to == TYPE_Q4_0_OCT ? q4_0_oct_repack : q8_0_oct_repack;
     const size_t rb = type_row_size(type, n);
 #pragma omp parallel for schedule(static) if (rows * n >= (1 << 20))
     for (int64_t r = 0; r < rows; r++) repack_row((char *)data + (size_t)r * rb, n);
+#else /* no rearranged layouts on this build (quant_repack_type) */
+    (void)type, (void)data, (void)rows, (void)n;
+#endif
 }
 
 size_t type_row_size(enum ggml_type type, int64_t n)

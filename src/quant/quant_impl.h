@@ -459,8 +459,6 @@ float q8_0_dot_blocks(const void *w, const void *a, int64_t nb, float s);
 /* octpack.c: Q4_0 / Q8_0 rearranged at load for the oct kernels */
 DECL_TO(q4_0_oct); DECL_DOT(q4_0_oct);
 DECL_TO(q8_0_oct); DECL_DOT(q8_0_oct);
-void q4_0_oct_repack(void *row, int64_t n);
-void q8_0_oct_repack(void *row, int64_t n);
 void q4_0_oct_unpack(const void *oct, void *blocks); /* one oct back to 8 plain blocks */
 void q8_0_oct_unpack(const void *oct, void *blocks);
 DECL_TO(q4_1); DECL_FROM(q4_1); DECL_DOT(q4_1);
@@ -496,6 +494,8 @@ DECL_ROWS2_SIMD(q4_0); DECL_ROWS2_SIMD(q8_0); DECL_ROWS2_SIMD(iq4_nl); DECL_ROWS
 void q8_K_k4_prepare(const void *qx, void *dst, int64_t n);
 void q8_K_q6k_prepare(const void *qx, void *dst, int64_t n);
 size_t q8_K_prep_size(int64_t n);
+void q4_0_oct_repack(void *row, int64_t n); /* oct.c: plain rows into the layouts, in place */
+void q8_0_oct_repack(void *row, int64_t n);
 DECL_ROWS_SIMD(q4_0_oct); DECL_ROWS2_SIMD(q4_0_oct); DECL_DOT_SIMD(q4_0_oct);
 DECL_ROWS_SIMD(q8_0_oct); DECL_ROWS2_SIMD(q8_0_oct); DECL_DOT_SIMD(q8_0_oct);
 #endif
