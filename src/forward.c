@@ -104,11 +104,18 @@ void context_free(struct context *c)
     free(c);
 }
 
-/* out = x / rms(x) * w, with the sum of squares in double as ggml does. */
+/* out = x / rms(x) * w, with the sum of squares in double as ggml does.
+ * Eight running sums (vector lanes) rather than ggml's one: a chain of 2048
+ * dependent adds is about 2 us, on the one thread that runs it at batch 1.
+ * The order of a double sum moves only bits that the float scale drops. */
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
-    double ss = 0.0;
-    for (int i = 0; i < n; i++) ss += (double)(x[i] * x[i]);
+    double part[8] = {0};
+    const int n8 = n - n % 8;
+    for (int j = 0; j < n8; j += 8)
+        for (int k = 0; k < 8; k++) part[k] += (double)(x[j + k] * x[j + k]);
+    double ss = ((part[0] + part[4]) + (part[2] + part[6])) + ((part[1] + part[5]) + (part[3] + part[7]));
+    for (int j = n8; j < n; j++) ss += (double)(x[j] * x[j]);
     const float scale = 1.0f / sqrtf((float)(ss / n) + eps);
     for (int i = 0; i < n; i++) out[i] = x[i] * scale * w[i];
 }
