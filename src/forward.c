@@ -107,7 +107,8 @@ void context_free(struct context *c)
 /* out = x / rms(x) * w, with the sum of squares in double as ggml does.
  * Eight running sums (vector lanes) rather than ggml's one: a chain of 2048
  * dependent adds is about 2 us, on the one thread that runs it at batch 1.
- * The order of a double sum moves only bits that the float scale drops. */
+ * The order of a double sum moves only its last bits, which the float
+ * scale almost always drops (no output differed in ~1M random vectors). */
 static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
 {
     double part[8] = {0};

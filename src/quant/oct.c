@@ -465,9 +465,9 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
  * the parts that oct_weights512 picks out of plain blocks, stored, so the
  * rearranged kernels load what the plain ones compute. In place (each oct is
  * loaded whole before it is written); the last nb % 8 blocks stay plain.
- * About 10 instructions an oct: the byte-by-byte table took most of a
- * model's load time. */
-static void oct_repack512(enum oct_kind kind, uint8_t *row, int64_t nb)
+ * A few dozen instructions an oct, where the byte-by-byte table it replaces
+ * took most of a model's load time. */
+static ALWAYS_INLINE void oct_repack512(enum oct_kind kind, uint8_t *row, int64_t nb)
 {
     const struct oct_layout *l = oct_layout(kind);
     const int parts = kind == OCT_Q8_0 ? 4 : 2;
