@@ -579,13 +579,18 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
     const size_t bs = oct_block_bytes(kind);
     const int64_t nb = n / QK8_0;
     const uint8_t *w0 = w, *w1 = w0 + wrb, *px = x;
+    /* Prefetch distance: the pair after next for 4-bit weights, the next
+     * pair for 8-bit. Measured with 8 sequences of the 1.1B-shape models:
+     * two pairs ahead ran 2-5 % faster than one for Q4_0 (and three pairs
+     * no faster), but 5 % slower for Q8_0, which streams twice the bytes
+     * for the same dot products. */
+    const size_t ahead = (oct_plain(kind) == OCT_Q8_0 ? 2 : 4) * wrb;
     int64_t i = 0;
     for (; i + OCT <= nb; i += OCT, px += OCT_BYTES) {
-        /* the next pair's rows (the next call's), as far ahead as
-         * rows_prefetch reaches for one row at a time */
+        /* the rows of a later call */
         for (size_t c = 0; c < OCT * bs; c += 64) {
-            __builtin_prefetch(w0 + 2 * wrb + i * bs + c, 0, 3);
-            __builtin_prefetch(w1 + 2 * wrb + i * bs + c, 0, 3);
+            __builtin_prefetch(w0 + ahead + i * bs + c, 0, 3);
+            __builtin_prefetch(w1 + ahead + i * bs + c, 0, 3);
         }
         struct oct_w512 o0, o1;
         oct_weights512(kind, w0 + i * bs, &o0);
