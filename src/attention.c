@@ -103,15 +103,21 @@ typedef __m256 acc_vec;
 #ifdef ACC_LANES
 /* NH heads of HV vectors each (both constants at each call): head h's
  * accumulator at acc + h·stride, its values at v[h], its factors for key j
- * at ms/vs[h + j·ks]. */
+ * at ms/vs[h + j·ks]. With `shared` (a constant too) all v[h] are v[0]: the
+ * query heads of one KV head (GQA) widen each value row once, not once a
+ * head; the conversions are as dear as the rounding steps here. */
 static inline __attribute__((always_inline)) void f16_acc_pass(uint16_t *acc, size_t stride, const uint8_t *const *v,
                                                                size_t vrow, int n, const float *ms, const float *vs,
-                                                               int ks, int HV, int NH)
+                                                               int ks, int HV, int NH, bool shared)
 {
     acc_vec a[ACC_VECS];
     for (int h = 0; h < NH; h++)
         for (int c = 0; c < HV; c++) a[h * HV + c] = acc_load(acc + h * stride + ACC_LANES * c);
     for (int j = 0; j < n; j++) {
+        acc_vec vw[ACC_VECS]; /* key j's values, widened once (shared) */
+        if (shared)
+            for (int c = 0; c < HV; c++)
+                vw[c] = acc_load((const uint16_t *)(const void *)(v[0] + (size_t)j * vrow) + ACC_LANES * c);
         for (int h = 0; h < NH; h++) {
             const uint16_t *vj = (const uint16_t *)(const void *)(v[h] + (size_t)j * vrow);
             const float mhj = ms[h + j * ks];
@@ -121,7 +127,7 @@ static inline __attribute__((always_inline)) void f16_acc_pass(uint16_t *acc, si
                 for (int c = 0; c < HV; c++) a[h * HV + c] = acc_round(acc_mul(a[h * HV + c], vms));
             }
             for (int c = 0; c < HV; c++)
-                a[h * HV + c] = acc_round(acc_fmadd(acc_load(vj + ACC_LANES * c), vvs, a[h * HV + c]));
+                a[h * HV + c] = acc_round(acc_fmadd(shared ? vw[c] : acc_load(vj + ACC_LANES * c), vvs, a[h * HV + c]));
         }
     }
     for (int h = 0; h < NH; h++)
@@ -156,15 +162,19 @@ static void f16_accumulate(uint16_t *acc, const uint8_t *const *v, size_t vrow, 
         for (; nh - h >= per; h += per) {
             uint16_t *ah = acc + (size_t)h * hdv;
             const float *mh = ms + h, *vh = vs + h;
+            bool shared = true;
+            for (int k = 1; k < per; k++) shared &= v[h + k] == v[h];
+#define PASS(HV, SHARED) f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, HV, ACC_VECS / (HV), SHARED)
             switch (hv) {
-            case 1: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, 1, ACC_VECS); break;
-            case 2: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, 2, ACC_VECS / 2); break;
-            case 4: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, 4, ACC_VECS / 4); break;
+            case 1: shared ? PASS(1, true) : PASS(1, false); break;
+            case 2: shared ? PASS(2, true) : PASS(2, false); break;
+            case 4: shared ? PASS(4, true) : PASS(4, false); break;
 #if ACC_VECS >= 16
-            case 8: f16_acc_pass(ah, (size_t)hdv, v + h, vrow, n, mh, vh, nh, 8, ACC_VECS / 8); break;
+            case 8: shared ? PASS(8, true) : PASS(8, false); break;
 #endif
             default: break;
             }
+#undef PASS
         }
     }
 #endif
@@ -178,14 +188,14 @@ static void f16_accumulate(uint16_t *acc, const uint8_t *const *v, size_t vrow, 
             const int left = (hdv - i) / ACC_LANES, chains = left < 8 ? left : 8;
             const uint8_t *vi = v[h] + (size_t)i * sizeof(uint16_t);
             switch (chains) {
-            case 8: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 8, 1); break;
-            case 7: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 7, 1); break;
-            case 6: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 6, 1); break;
-            case 5: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 5, 1); break;
-            case 4: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 4, 1); break;
-            case 3: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 3, 1); break;
-            case 2: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 2, 1); break;
-            default: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 1, 1); break;
+            case 8: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 8, 1, false); break;
+            case 7: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 7, 1, false); break;
+            case 6: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 6, 1, false); break;
+            case 5: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 5, 1, false); break;
+            case 4: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 4, 1, false); break;
+            case 3: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 3, 1, false); break;
+            case 2: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 2, 1, false); break;
+            default: f16_acc_pass(ah + i, 0, &vi, vrow, n, mh, vh, nh, 1, 1, false); break;
             }
             i += chains * ACC_LANES;
         }
