@@ -105,7 +105,8 @@ typedef __m256 acc_vec;
  * accumulator at acc + h·stride, its values at v[h], its factors for key j
  * at ms/vs[h + j·ks]. With `shared` (a constant too) all v[h] are v[0]: the
  * query heads of one KV head (GQA) widen each value row once, not once a
- * head; the conversions are as dear as the rounding steps here. */
+ * head. Conversions set the pace here: a widening is one of the two that
+ * each rounding step takes. */
 static inline __attribute__((always_inline)) void f16_acc_pass(uint16_t *acc, size_t stride, const uint8_t *const *v,
                                                                size_t vrow, int n, const float *ms, const float *vs,
                                                                int ks, int HV, int NH, bool shared)

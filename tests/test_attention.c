@@ -169,6 +169,11 @@ static void test_f16_cache(void **state)
     check(TYPE_F16, 9, 3, 2048, 16, 3);   /* heads past the stack budget of a call */
     check(TYPE_F16, 8, 4, 128, 16, 70);   /* 128-column heads, several KV heads a call */
     check(TYPE_F16, 14, 7, 64, 5, 70);
+    /* whole passes on one KV head (values widened once for the pass) with
+     * small heads: AVX-512 passes of 32 columns, AVX2 ones of 8-32 */
+    check(TYPE_F16, 16, 2, 32, 16, 70);
+    check(TYPE_F16, 8, 1, 16, 16, 70);
+    check(TYPE_F16, 8, 1, 8, 16, 40);
 }
 
 /* The reference kernels (--no-simd): attention's scores are the reference

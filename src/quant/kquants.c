@@ -1351,7 +1351,8 @@ static ALWAYS_INLINE void q6k_rows2(int64_t n, const void *w, size_t wrb, const 
     __m512 acc[VEC_DOT_ROWS_MAX];
     for (int b = 0; b < NR; b++) acc[b] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n / QK_K; i++) {
-        /* the next pair's rows (the next call's), as oct_rows2 does */
+        /* the next pair's rows (the next call's), as oct_rows2 does for 8-bit
+         * weights: Q6_K two pairs ahead measured no faster */
         for (size_t c = 0; c < sizeof *x0; c += 64) {
             __builtin_prefetch((const uint8_t *)&x0[i] + 2 * wrb + c, 0, 3);
             __builtin_prefetch((const uint8_t *)&x1[i] + 2 * wrb + c, 0, 3);
