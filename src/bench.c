@@ -6,6 +6,10 @@
  *   tgN  after a 1-token prompt, decode N tokens one at a time: generation
  *        speed.
  *
+ * With -d, each test also runs after D tokens already in the context (as
+ * llama-bench's "pp512 @ d2048"): the D-token prompt is processed first, not
+ * timed, so what is timed pays for attention over a long context.
+ *
  * Each test runs once to warm up (page faults, caches, thread start-up),
  * then -r times, each time on a fresh sequence (its blocks go back to the
  * pool and are reused), so no run depends on an earlier one. Results are
@@ -36,6 +40,7 @@ enum out_fmt { OUT_MD, OUT_JSON, OUT_JSONL };
 
 struct bench_test {
     int n_prompt, n_gen;
+    int n_depth;          /* tokens in the context before the timed part */
     double *ns;           /* -r samples */
     double *probe;        /* --roofline, tg tests: read GB/s just before each sample */
     char time[32];        /* when the test started, ISO 8601 UTC */
@@ -51,6 +56,7 @@ struct bench_env {
     size_t kv_per_token;            /* K+V bytes one cached token holds */
     double machine_gbs;             /* --roofline, else 0 */
     size_t machine_buf;             /* the probe's buffer size */
+    int test_width;                 /* markdown: the test column ("pp512 @ d2048") */
 };
 
 static uint64_t now_ns(void)
@@ -138,13 +144,16 @@ static void mean_sd(const double *x, int n, double *mean, double *sd)
 /* The test's ns samples as tokens/s. */
 static int test_tokens(const struct bench_test *t) { return t->n_prompt ? t->n_prompt : t->n_gen; }
 
-/* Average number of cached tokens attention reads per decoded token in tgN:
- * positions 1..N each read pos+1 tokens, so (N+3)/2. */
-static double tg_avg_ctx(int n_gen) { return (n_gen + 3) / 2.0; }
+/* Where tgN's decoding starts: after the 1-token prompt, or after the depth. */
+static int tg_start(const struct bench_test *t) { return t->n_depth > 0 ? t->n_depth : 1; }
 
-static double tg_bytes_per_token(const struct bench_env *e, int n_gen)
+/* Average number of cached tokens attention reads per decoded token in tgN:
+ * positions s..s+N-1 each read pos+1 tokens, so s + (N+1)/2. */
+static double tg_avg_ctx(const struct bench_test *t) { return tg_start(t) + (t->n_gen + 1) / 2.0; }
+
+static double tg_bytes_per_token(const struct bench_env *e, const struct bench_test *t)
 {
-    return (double)e->decode_weight_bytes + (double)e->kv_per_token * tg_avg_ctx(n_gen);
+    return (double)e->decode_weight_bytes + (double)e->kv_per_token * tg_avg_ctx(t);
 }
 
 /* Decode's share of the machine's read bandwidth, in %, and the bandwidth
@@ -157,7 +166,7 @@ static double tg_bytes_per_token(const struct bench_env *e, int n_gen)
 static double roof_pct(const struct bench_env *e, const struct bench_test *t, double *peak)
 {
     const int r = e->o->repetitions;
-    const double bpt = tg_bytes_per_token(e, t->n_gen);
+    const double bpt = tg_bytes_per_token(e, t);
     double pct = 0.0, pk = 0.0;
     for (int i = 0; i < r; i++) {
         const double gbs = bpt * (1e9 * t->n_gen / t->ns[i]) / 1e9, roof = t->probe ? t->probe[i] : e->machine_gbs;
@@ -179,26 +188,28 @@ static uint64_t rng_next(uint64_t *s)
     return *s * 0x2545F4914F6CDD1Dull;
 }
 
-/* One timed run of the test on a fresh sequence 0; ns, or 0 on error (reported). */
+/* One timed run of the test on a fresh sequence 0; ns, or 0 on error
+ * (reported). prompt holds at least depth + n_prompt tokens. */
 static uint64_t run_once(struct context *ctx, const struct bench_test *t, const int32_t *prompt, int32_t first,
                          float *logits, uint64_t *rng)
 {
-    const int n_vocab = ctx->m->hp.n_vocab;
+    const int n_vocab = ctx->m->hp.n_vocab, d = t->n_depth;
     kv_seq_truncate(&ctx->kv, 0, 0);
-    int rc;
-    uint64_t t0, dt;
-    if (t->n_prompt) {
+    /* The context before the test is not part of the measurement. */
+    int rc = d > 0 ? forward_seq(ctx, 0, prompt, d, 0, false, logits) : 0;
+    uint64_t t0, dt = 0;
+    if (!rc && t->n_prompt) {
         t0 = now_ns();
-        rc = forward_seq(ctx, 0, prompt, t->n_prompt, 0, false, logits);
+        rc = forward_seq(ctx, 0, prompt + d, t->n_prompt, d, false, logits);
         dt = now_ns() - t0;
-    } else {
-        /* The 1-token prompt is not part of the measurement. */
-        rc = forward_seq(ctx, 0, &first, 1, 0, false, logits);
+    } else if (!rc) {
+        /* Without a depth, a 1-token prompt (not measured either). */
+        if (d == 0) rc = forward_seq(ctx, 0, &first, 1, 0, false, logits);
         t0 = now_ns();
-        int32_t tok = first;
+        int32_t tok = d == 0 ? first : (int32_t)(rng_next(rng) % (uint64_t)n_vocab);
         const int seq = 0;
         for (int i = 0; i < t->n_gen && !rc; i++) {
-            const int pos = 1 + i;
+            const int pos = tg_start(t) + i;
             rc = forward(ctx, 1, &tok, &pos, &seq, NULL, logits);
             tok = (int32_t)(rng_next(rng) % (uint64_t)n_vocab);
         }
@@ -231,12 +242,14 @@ static bool emit(const char *s) { return out_write(s, strlen(s)); }
 static bool md_header(const struct bench_env *e)
 {
     char buf[1024];
-    int n = snprintf(buf, sizeof buf, "| %-30s | %10s | %10s | %-7s | %7s | %8s | %20s | %11s |", "model", "size",
-                     "params", "backend", "threads", "test", "t/s", "decode GB/s");
+    static const char dashes[] = "-------------------:";
+    const int tw = e->test_width;
+    int n = snprintf(buf, sizeof buf, "| %-30s | %10s | %10s | %-7s | %7s | %*s | %20s | %11s |", "model", "size",
+                     "params", "backend", "threads", tw, "test", "t/s", "decode GB/s");
     if (e->machine_gbs > 0) n += snprintf(buf + n, sizeof buf - n, " %9s | %6s |", "peak GB/s", "% peak");
-    n += snprintf(buf + n, sizeof buf - n, "\n| %.30s | %.10s | %.10s | %.7s | %.7s | %.8s | %.20s | %.11s |",
-                  "------------------------------", "---------:", "---------:", "-------", "------:", "-------:",
-                  "-------------------:", "----------:");
+    n += snprintf(buf + n, sizeof buf - n, "\n| %.30s | %.10s | %.10s | %.7s | %.7s | %s | %.20s | %.11s |",
+                  "------------------------------", "---------:", "---------:", "-------", "------:",
+                  dashes + (sizeof dashes - 1 - tw), "-------------------:", "----------:");
     if (e->machine_gbs > 0) n += snprintf(buf + n, sizeof buf - n, " %.9s | %.6s |", "--------:", "-----:");
     snprintf(buf + n, sizeof buf - n, "\n");
     return emit(buf);
@@ -244,16 +257,17 @@ static bool md_header(const struct bench_env *e)
 
 static bool md_row(const struct bench_env *e, const struct bench_test *t, double ts, double ts_sd)
 {
-    char size[32], params[32], test[32], tps[48], bw[32] = "-", buf[1024];
+    char size[32], params[32], test[48], tps[48], bw[32] = "-", buf[1024];
     human_bytes((double)e->m->weight_bytes, size, sizeof size);
     human_count((double)e->m->n_params, params, sizeof params);
-    snprintf(test, sizeof test, t->n_prompt ? "pp%d" : "tg%d", test_tokens(t));
+    int tn = snprintf(test, sizeof test, t->n_prompt ? "pp%d" : "tg%d", test_tokens(t));
+    if (t->n_depth) snprintf(test + tn, sizeof test - tn, " @ d%d", t->n_depth);
     snprintf(tps, sizeof tps, "%.2f ± %.2f", ts, ts_sd);
-    const double gbs = t->n_gen ? tg_bytes_per_token(e, t->n_gen) * ts / 1e9 : 0.0;
+    const double gbs = t->n_gen ? tg_bytes_per_token(e, t) * ts / 1e9 : 0.0;
     if (t->n_gen) snprintf(bw, sizeof bw, "%.2f", gbs);
     /* "±" is two bytes but one column: pad by hand so the table lines up. */
-    int n = snprintf(buf, sizeof buf, "| %-30s | %10s | %10s | %-7s | %7d | %8s | %*s | %11s |", e->model_type, size,
-                     params, "CPU", e->o->n_threads, test, 21, tps, bw);
+    int n = snprintf(buf, sizeof buf, "| %-30s | %10s | %10s | %-7s | %7d | %*s | %*s | %11s |", e->model_type, size,
+                     params, "CPU", e->o->n_threads, e->test_width, test, 21, tps, bw);
     if (e->machine_gbs > 0) {
         char pct[32] = "-";
         double peak = e->machine_gbs;
@@ -290,7 +304,7 @@ static cJSON *json_row(const struct bench_env *e, const struct bench_test *t)
     cJSON_AddBoolToObject(j, "use_mmap", !model_file(e->m)->copied);
     cJSON_AddNumberToObject(j, "n_prompt", t->n_prompt);
     cJSON_AddNumberToObject(j, "n_gen", t->n_gen);
-    cJSON_AddNumberToObject(j, "n_depth", 0);
+    cJSON_AddNumberToObject(j, "n_depth", t->n_depth);
     cJSON_AddStringToObject(j, "test_time", t->time);
     cJSON_AddNumberToObject(j, "avg_ns", round(avg_ns));
     cJSON_AddNumberToObject(j, "stddev_ns", round(sd_ns));
@@ -302,9 +316,9 @@ static cJSON *json_row(const struct bench_env *e, const struct bench_test *t)
         cJSON_AddItemToArray(st, cJSON_CreateNumber(ts[i]));
     }
     if (t->n_gen) {
-        const double bpt = tg_bytes_per_token(e, t->n_gen), gbs = bpt * avg_ts / 1e9;
+        const double bpt = tg_bytes_per_token(e, t), gbs = bpt * avg_ts / 1e9;
         cJSON_AddNumberToObject(j, "weight_bytes_per_token", (double)e->decode_weight_bytes);
-        cJSON_AddNumberToObject(j, "kv_bytes_per_token", (double)e->kv_per_token * tg_avg_ctx(t->n_gen));
+        cJSON_AddNumberToObject(j, "kv_bytes_per_token", (double)e->kv_per_token * tg_avg_ctx(t));
         cJSON_AddNumberToObject(j, "bytes_per_token", bpt);
         cJSON_AddNumberToObject(j, "decode_bandwidth_gbs", gbs);
     }
@@ -351,6 +365,9 @@ int run_bench(const struct options *o, struct session *s)
     if (n_pp < 0) return 1;
     int n_tg = parse_list("-n", o->n_predict_arg ? o->n_predict_arg : "128", tg, 256);
     if (n_tg < 0) return 1;
+    int depth[64];
+    int n_depth = parse_list("-d", o->n_depth_arg ? o->n_depth_arg : "0", depth, 64);
+    if (n_depth < 0) return 1;
 
     struct bench_env e = {.o = o, .m = m};
     const char *f = o->output_format ? o->output_format : "md";
@@ -362,20 +379,32 @@ int run_bench(const struct options *o, struct session *s)
         return 1;
     }
 
-    /* llama-bench's order: every prompt test, then every generation test; 0 skips. */
-    struct bench_test tests[512];
+    /* llama-bench's order: per depth, every prompt test, then every
+     * generation test; 0 skips. */
+    struct bench_test *tests = malloc((size_t)n_depth * (n_pp + n_tg) * sizeof *tests);
+    if (!tests) {
+        fprintf(stderr, "infer: out of memory\n");
+        return 1;
+    }
     int n_tests = 0, n_ctx = 1;
-    for (int i = 0; i < n_pp; i++)
-        if (pp[i]) {
-            tests[n_tests++] = (struct bench_test){.n_prompt = pp[i]};
-            if (pp[i] > n_ctx) n_ctx = pp[i];
-        }
-    for (int i = 0; i < n_tg; i++)
-        if (tg[i]) {
-            tests[n_tests++] = (struct bench_test){.n_gen = tg[i]};
-            if (tg[i] + 1 > n_ctx) n_ctx = tg[i] + 1;
-        }
+    for (int k = 0; k < n_depth; k++) {
+        const int d = depth[k];
+        for (int i = 0; i < n_pp; i++)
+            if (pp[i]) {
+                tests[n_tests++] = (struct bench_test){.n_prompt = pp[i], .n_depth = d};
+                if (d + pp[i] > n_ctx) n_ctx = d + pp[i];
+            }
+        for (int i = 0; i < n_tg; i++)
+            if (tg[i]) {
+                tests[n_tests] = (struct bench_test){.n_gen = tg[i], .n_depth = d};
+                if (tg_start(&tests[n_tests]) + tg[i] > n_ctx) n_ctx = tg_start(&tests[n_tests]) + tg[i];
+                n_tests++;
+            }
+        if (d > 0) e.test_width = 15; /* "pp512 @ d2048" */
+    }
+    if (e.test_width < 8) e.test_width = 8;
     if (n_tests == 0) {
+        free(tests);
         fprintf(stderr, "infer: --bench: nothing to run (-p and -n are both 0)\n");
         return 1;
     }
@@ -454,6 +483,7 @@ int run_bench(const struct options *o, struct session *s)
     }
     rc = 0;
 done:
+    free(tests);
     cJSON_Delete(arr);
     free(samples);
     free(probes);

@@ -38,6 +38,7 @@ struct options {
     bool seed_given;
     /* --bench */
     int repetitions;               /* -r */
+    const char *n_depth_arg;       /* -d: context depths, a list */
     const char *output_format;     /* -o md|json|jsonl */
     bool roofline;
     /* --parallel / --prompts */

@@ -71,6 +71,8 @@ static void usage(FILE *f)
         "      --tokenize          print the prompt's token ids, then exit\n"
         "      --bench             llama-bench style benchmark (-p 128,512 -n 128 -r 5 -o md|json|jsonl);\n"
         "                          the context is sized from -p/-n, -c is ignored\n"
+        "  -d, --n-depth LIST      with --bench: run each test after LIST tokens already in\n"
+        "                          the context (e.g. -d 0,2048; filling it is not timed)\n"
         "      --roofline          with --bench: measure memory bandwidth, show the % reached\n"
         "                          (INFER_BANDWIDTH_MIB sets the probe's buffer size)\n"
         "      --perplexity        perplexity of the text in -f over chunks of -c tokens\n"
@@ -133,6 +135,7 @@ static const struct opt opts[] = {
     {"-cnv", "--chat", OPT_MODE, 0, 0, 0, MODE_CHAT},
     {"-r", "--repetitions", OPT_INT, OFF(repetitions), 1, 1000, 0},
     {"-o", "--output", OPT_STR, OFF(output_format), 0, 0, 0},
+    {"-d", "--n-depth", OPT_STR, OFF(n_depth_arg), 0, 0, 0},
     {"--roofline", "", OPT_FLAG, OFF(roofline), 0, 0, 0},
     {"-np", "--parallel", OPT_INT, OFF(n_parallel), 1, 256, 0},
     {"--prompts", "", OPT_STR, OFF(prompts_file), 0, 0, 0},

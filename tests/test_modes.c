@@ -265,6 +265,39 @@ static void expect_one_line_error(struct run_result *r, const char *needle)
     run_free(r);
 }
 
+/* -d: every test again after a context of D tokens, labelled as llama-bench
+ * labels it, with the K/V that decode reads counted from the depth on. */
+static void test_bench_depth(void **state)
+{
+    (void)state;
+    struct run_result r = run_cmd("%s --bench -m %s -p 16 -n 8 -d 0,40 -r 2 -t 1 -o json", infer_bin(), stories());
+    if (r.status) fail_run("--bench -d", &r);
+    cJSON *j = cJSON_Parse(r.out);
+    if (!j) fail_msg("not JSON: %s", r.out);
+    assert_int_equal(cJSON_GetArraySize(j), 4);
+    const int want_p[] = {16, 0, 16, 0}, want_n[] = {0, 8, 0, 8}, want_d[] = {0, 0, 40, 40};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *o = cJSON_GetArrayItem(j, i);
+        check_bench_row(o, want_p[i], want_n[i], 2, 1);
+        assert_int_equal((int)num(o, "n_depth"), want_d[i]);
+    }
+    /* tg8 decodes positions 1..8 (after a 1-token prompt), then 40..47: on
+     * average 5.5 and 44.5 cached tokens a step */
+    const double kv0 = num(cJSON_GetArrayItem(j, 1), "kv_bytes_per_token");
+    const double kv40 = num(cJSON_GetArrayItem(j, 3), "kv_bytes_per_token");
+    assert_true(kv0 > 0);
+    assert_true(rel_close(kv40 / kv0, 44.5 / 5.5, 1e-9));
+    cJSON_Delete(j);
+    run_free(&r);
+
+    r = run_cmd("%s --bench -m %s -p 16 -n 8 -d 40 -r 1 -t 1", infer_bin(), stories());
+    if (r.status) fail_run("--bench -d 40", &r);
+    assert_int_equal(count_lines(r.out), 4);
+    assert_non_null(strstr(r.out, " pp16 @ d40 |"));
+    assert_non_null(strstr(r.out, " tg8 @ d40 |"));
+    run_free(&r);
+}
+
 static void test_bench_bad_args(void **state)
 {
     (void)state;
@@ -276,6 +309,8 @@ static void test_bench_bad_args(void **state)
     expect_one_line_error(&r, "-p");
     r = run_cmd("%s --bench -m %s -n 8x", infer_bin(), stories());
     expect_one_line_error(&r, "-n");
+    r = run_cmd("%s --bench -m %s -d 0,-1", infer_bin(), stories());
+    expect_one_line_error(&r, "-d");
     r = run_cmd("%s --bench -m %s -o xml", infer_bin(), stories());
     expect_one_line_error(&r, "-o");
     r = run_cmd("%s --bench -m %s -p 0 -n 0", infer_bin(), stories());
@@ -555,6 +590,7 @@ int main(void)
         cmocka_unit_test(test_bench_jsonl),
         cmocka_unit_test(test_bench_synthetic),
         cmocka_unit_test(test_bench_roofline),
+        cmocka_unit_test(test_bench_depth),
         cmocka_unit_test(test_bench_bad_args),
         cmocka_unit_test(test_ppl_batch_invariance),
         cmocka_unit_test(test_ppl_sane),
