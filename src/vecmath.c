@@ -65,27 +65,64 @@ static const uint64_t exp2_32[32] = {
     0x3fef5818dcfba487, 0x3fef7c97337b9b5f, 0x3fefa4afa2a490da, 0x3fefd0765b6e4540,
 };
 
+/* glibc's constants: 1.5·2^52 (adding it rounds to an integer, kept in the
+ * low bits), 32/ln2, and the cubic's coefficients, scaled for r = x·32/ln2 - k. */
+#define EXPF_SHIFT 0x1.8p+52
+#define EXPF_INV_LN2_N (0x1.71547652b82fep+0 * 32)
+#define EXPF_C0 (0x1.c6af84b912394p-5 / 32 / 32 / 32)
+#define EXPF_C1 (0x1.ebfce50fac4f3p-3 / 32 / 32)
+#define EXPF_C2 (0x1.62e42ff0c52d6p-1 / 32)
+
+#if defined(__AVX512F__) && defined(__AVX512VL__)
+/* Eight lanes of glibc's expf in double, before the specials. The table is
+ * four vectors and the lookup two-register permutes: the AVX2 route's
+ * gather cost several times as much on AMD's cores (expf_many took about
+ * half the time with permutes). */
+static inline __m256 expf_core8(__m256 x)
+{
+    const __m512d shift = _mm512_set1_pd(EXPF_SHIFT);
+    const __m512d z = _mm512_mul_pd(_mm512_set1_pd(EXPF_INV_LN2_N), _mm512_cvtps_pd(x));
+    const __m512d kshift = _mm512_add_pd(z, shift);
+    const __m512i k = _mm512_castpd_si512(kshift);
+    const __m512d r = _mm512_sub_pd(z, _mm512_sub_pd(kshift, shift));
+    /* entry k & 31: bits 0-3 pick within a pair of vectors, bit 4 the pair */
+    const __m512d *tab = (const __m512d *)(const void *)exp2_32;
+    const __m512d lo = _mm512_permutex2var_pd(_mm512_loadu_pd(tab), k, _mm512_loadu_pd(tab + 1));
+    const __m512d hi = _mm512_permutex2var_pd(_mm512_loadu_pd(tab + 2), k, _mm512_loadu_pd(tab + 3));
+    const __m512d e = _mm512_mask_blend_pd(_mm512_test_epi64_mask(k, _mm512_set1_epi64(16)), lo, hi);
+    const __m512i t = _mm512_add_epi64(_mm512_castpd_si512(e), _mm512_slli_epi64(k, 47));
+    const __m512d c2 = _mm512_fmadd_pd(_mm512_set1_pd(EXPF_C0), r, _mm512_set1_pd(EXPF_C1));
+    __m512d y = _mm512_fmadd_pd(_mm512_set1_pd(EXPF_C2), r, _mm512_set1_pd(1.0));
+    y = _mm512_fmadd_pd(c2, _mm512_mul_pd(r, r), y);
+    return _mm512_cvtpd_ps(_mm512_mul_pd(y, _mm512_castsi512_pd(t)));
+}
+#else
 /* Four lanes of glibc's expf in double, before the specials. */
 static inline __m128 expf_core4(__m128 x)
 {
-    const __m256d shift = _mm256_set1_pd(0x1.8p+52); /* adding it rounds to an integer */
-    const __m256d z = _mm256_mul_pd(_mm256_set1_pd(0x1.71547652b82fep+0 * 32), _mm256_cvtps_pd(x));
+    const __m256d shift = _mm256_set1_pd(EXPF_SHIFT);
+    const __m256d z = _mm256_mul_pd(_mm256_set1_pd(EXPF_INV_LN2_N), _mm256_cvtps_pd(x));
     const __m256d kshift = _mm256_add_pd(z, shift);
     const __m256i k = _mm256_castpd_si256(kshift); /* k in the low bits */
     const __m256d r = _mm256_sub_pd(z, _mm256_sub_pd(kshift, shift));
     __m256i t = _mm256_i64gather_epi64((const long long *)exp2_32, _mm256_and_si256(k, _mm256_set1_epi64x(31)), 8);
     t = _mm256_add_epi64(t, _mm256_slli_epi64(k, 47));
-    const __m256d c2 = _mm256_fmadd_pd(_mm256_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32), r,
-                                       _mm256_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32));
-    __m256d y = _mm256_fmadd_pd(_mm256_set1_pd(0x1.62e42ff0c52d6p-1 / 32), r, _mm256_set1_pd(1.0));
+    const __m256d c2 = _mm256_fmadd_pd(_mm256_set1_pd(EXPF_C0), r, _mm256_set1_pd(EXPF_C1));
+    __m256d y = _mm256_fmadd_pd(_mm256_set1_pd(EXPF_C2), r, _mm256_set1_pd(1.0));
     y = _mm256_fmadd_pd(c2, _mm256_mul_pd(r, r), y);
     return _mm256_cvtpd_ps(_mm256_mul_pd(y, _mm256_castsi256_pd(t)));
 }
 
+static inline __m256 expf_core8(__m256 x)
+{
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(expf_core4(_mm256_castps256_ps128(x))),
+                                expf_core4(_mm256_extractf128_ps(x, 1)), 1);
+}
+#endif
+
 static inline __m256 expf8_exact(__m256 x)
 {
-    __m256 y = _mm256_insertf128_ps(_mm256_castps128_ps256(expf_core4(_mm256_castps256_ps128(x))),
-                                    expf_core4(_mm256_extractf128_ps(x, 1)), 1);
+    __m256 y = expf_core8(x);
     /* glibc's special cases: below ln(2^-150) 0 (also -inf), above ln(2^128)
      * inf, NaN as x + x */
     y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, _mm256_set1_ps(-0x1.9fe368p6f), _CMP_LT_OQ));
@@ -94,45 +131,9 @@ static inline __m256 expf8_exact(__m256 x)
 }
 #endif
 
-#if defined(__AVX512F__) && defined(__AVX512VL__)
-/* expf8_exact's steps on eight lanes of double in one vector, with the table
- * lookup as two-register permutes of the table held in four vectors (a
- * gather costs several times as much on AMD's cores): expf_many at 16
- * lanes a step took about half the time of 8 at a time with gathers. */
-static inline __m256 expf8_exact512(__m256 x, const __m512d tab[4])
-{
-    const __m512d shift = _mm512_set1_pd(0x1.8p+52);
-    const __m512d z = _mm512_mul_pd(_mm512_set1_pd(0x1.71547652b82fep+0 * 32), _mm512_cvtps_pd(x));
-    const __m512d kshift = _mm512_add_pd(z, shift);
-    const __m512i k = _mm512_castpd_si512(kshift);
-    const __m512d r = _mm512_sub_pd(z, _mm512_sub_pd(kshift, shift));
-    /* entry k & 31: bits 0-3 pick within a pair of vectors, bit 4 the pair */
-    const __m512d lo = _mm512_permutex2var_pd(tab[0], k, tab[1]), hi = _mm512_permutex2var_pd(tab[2], k, tab[3]);
-    const __m512i t = _mm512_add_epi64(_mm512_castpd_si512(_mm512_mask_blend_pd(_mm512_test_epi64_mask(k, _mm512_set1_epi64(16)), lo, hi)),
-                                       _mm512_slli_epi64(k, 47));
-    const __m512d c2 = _mm512_fmadd_pd(_mm512_set1_pd(0x1.c6af84b912394p-5 / 32 / 32 / 32), r,
-                                       _mm512_set1_pd(0x1.ebfce50fac4f3p-3 / 32 / 32));
-    __m512d y = _mm512_fmadd_pd(_mm512_set1_pd(0x1.62e42ff0c52d6p-1 / 32), r, _mm512_set1_pd(1.0));
-    y = _mm512_fmadd_pd(c2, _mm512_mul_pd(r, r), y);
-    __m256 f = _mm512_cvtpd_ps(_mm512_mul_pd(y, _mm512_castsi512_pd(t)));
-    /* glibc's special cases, as expf8_exact */
-    f = _mm256_mask_blend_ps(_mm256_cmp_ps_mask(x, _mm256_set1_ps(-0x1.9fe368p6f), _CMP_LT_OQ), f, _mm256_setzero_ps());
-    f = _mm256_mask_blend_ps(_mm256_cmp_ps_mask(x, _mm256_set1_ps(0x1.62e42ep6f), _CMP_GT_OQ), f, _mm256_set1_ps(INFINITY));
-    return _mm256_mask_blend_ps(_mm256_cmp_ps_mask(x, x, _CMP_UNORD_Q), f, _mm256_add_ps(x, x));
-}
-#endif
-
 void expf_many(float *y, const float *x, size_t n)
 {
     size_t i = 0;
-#if defined(__AVX512F__) && defined(__AVX512VL__)
-    __m512d tab[4];
-    for (int v = 0; v < 4; v++) tab[v] = _mm512_castsi512_pd(_mm512_loadu_si512(exp2_32 + 8 * v));
-    for (; i + 16 <= n; i += 16) {
-        _mm256_storeu_ps(y + i, expf8_exact512(_mm256_loadu_ps(x + i), tab));
-        _mm256_storeu_ps(y + i + 8, expf8_exact512(_mm256_loadu_ps(x + i + 8), tab));
-    }
-#endif
 #if defined(__AVX2__) && defined(__FMA__)
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, expf8_exact(_mm256_loadu_ps(x + i)));
     if (i < n) {
