@@ -369,7 +369,7 @@ int run_bench(const struct options *o, struct session *s)
     int n_depth = parse_list("-d", o->n_depth_arg ? o->n_depth_arg : "0", depth, 64);
     if (n_depth < 0) return 1;
 
-    struct bench_env e = {.o = o, .m = m};
+    struct bench_env e = {.o = o, .m = m, .test_width = 8};
     const char *f = o->output_format ? o->output_format : "md";
     if (!strcmp(f, "md")) e.fmt = OUT_MD;
     else if (!strcmp(f, "json")) e.fmt = OUT_JSON;
@@ -396,13 +396,12 @@ int run_bench(const struct options *o, struct session *s)
             }
         for (int i = 0; i < n_tg; i++)
             if (tg[i]) {
-                tests[n_tests] = (struct bench_test){.n_gen = tg[i], .n_depth = d};
-                if (tg_start(&tests[n_tests]) + tg[i] > n_ctx) n_ctx = tg_start(&tests[n_tests]) + tg[i];
-                n_tests++;
+                struct bench_test *t = &tests[n_tests++];
+                *t = (struct bench_test){.n_gen = tg[i], .n_depth = d};
+                if (tg_start(t) + tg[i] > n_ctx) n_ctx = tg_start(t) + tg[i];
             }
         if (d > 0) e.test_width = 15; /* "pp512 @ d2048" */
     }
-    if (e.test_width < 8) e.test_width = 8;
     if (n_tests == 0) {
         free(tests);
         fprintf(stderr, "infer: --bench: nothing to run (-p and -n are both 0)\n");
