@@ -147,25 +147,28 @@ static inline const char *act_rows(const struct rows_job *job, const struct rows
     return w->tt->vec_dot_type == TYPE_F32 ? (const char *)job->x : job->qx + w->xoff;
 }
 
-/* Row r of weight i (rows r and r + 1 with one kernel call when two),
- * columns of span k, against activation rows b ..< b + nr: span 0 stores
- * the dots, later spans add theirs in order. */
-static inline void row_span(const struct rows_job *job, int i, int64_t r, int b, int nr, int k, bool two)
+/* Rows r ..< r + n_rows of weight i (n_rows <= ROW_TILE), columns of span
+ * k, against activation rows b ..< b + nr: span 0 stores the dots, later
+ * spans add theirs in order. */
+static inline void rows_span(const struct rows_job *job, int i, int64_t r, int n_rows, int b, int nr, int k)
 {
     const struct rows_weight *w = &job->m[i];
     const struct type_traits *tt = w->tt;
     const int64_t c0 = k * w->span, n_c = job->cols - c0 < w->span ? job->cols - c0 : w->span;
     const char *wr = w->data + (size_t)r * w->wrb + w->span_wb * k;
     const char *xa = act_rows(job, w) + w->xrb * b + w->span_xb * k;
-    const int nw = two ? 2 : 1;
-    float *y = job->ys[i] + (size_t)b * w->rows + r, part[2 * VEC_DOT_ROWS_MAX];
+    float *y = job->ys[i] + (size_t)b * w->rows + r, part[ROW_TILE * VEC_DOT_ROWS_MAX];
     float *out = k == 0 ? y : part;
-    const size_t os = k == 0 ? (size_t)w->rows : (size_t)nw;
-    if (two) tt->vec_dot_rows2(n_c, wr, w->wrb, xa, w->xrb, nr, out, os);
-    else tt->vec_dot_rows(n_c, wr, xa, w->xrb, nr, out, os);
+    const size_t os = k == 0 ? (size_t)w->rows : (size_t)n_rows;
+    /* two rows of one weight share their activation loads: a gain from 4
+     * rows up (8: +12 %); with 2-3 rows the kernel waits on memory and the
+     * pairs ran 7-11 % slower */
+    const int paired = tt->vec_dot_rows2 && nr >= 4 ? n_rows / 2 * 2 : 0;
+    if (paired) tt->vec_dot_rows2(n_c, wr, w->wrb, paired, xa, w->xrb, nr, out, os);
+    for (int q = paired; q < n_rows; q++) tt->vec_dot_rows(n_c, wr + (size_t)q * w->wrb, xa, w->xrb, nr, out + q, os);
     if (k)
         for (int j = 0; j < nr; j++)
-            for (int q = 0; q < nw; q++) y[(size_t)j * w->rows + q] += part[j * nw + q];
+            for (int q = 0; q < n_rows; q++) y[(size_t)j * w->rows + q] += part[j * n_rows + q];
 }
 
 /* Tiles t0 ..< t1 of the job. */
@@ -180,7 +183,7 @@ static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
             const int64_t end = t1 < first_row[i + 1] ? t1 : first_row[i + 1];
             if (w->n_spans > 1) {
                 for (; g < end; g++)
-                    for (int k = 0; k < w->n_spans; k++) row_span(job, i, g - first_row[i], 0, 1, k, false);
+                    for (int k = 0; k < w->n_spans; k++) rows_span(job, i, g - first_row[i], 1, 0, 1, k);
                 continue;
             }
             /* one kernel call per row and nothing else: a row is ~1 KB of
@@ -200,15 +203,12 @@ static void rows_tiles(const struct rows_job *job, int64_t t0, int64_t t1)
             const int nr = job->B - b < VEC_DOT_ROWS_MAX ? job->B - b : VEC_DOT_ROWS_MAX;
             for (int k = 0; k < job->max_spans; k++) {
                 i = 0;
-                for (int64_t g = g0; g < g1; g++) {
+                /* the tile's rows of each weight in one call */
+                for (int64_t g = g0; g < g1;) {
                     while (g >= first_row[i + 1]) i++;
-                    if (k >= job->m[i].n_spans) continue;
-                    /* two rows of one weight share their activation loads:
-                     * a gain from 4 rows up (8: +12 %); with 2-3 rows the
-                     * kernel waits on memory and the pairs ran 7-11 % slower */
-                    const bool two = job->m[i].tt->vec_dot_rows2 && nr >= 4 && g + 1 < g1 && g + 1 < first_row[i + 1];
-                    row_span(job, i, g - first_row[i], b, nr, k, two);
-                    g += two;
+                    const int64_t end = g1 < first_row[i + 1] ? g1 : first_row[i + 1];
+                    if (k < job->m[i].n_spans) rows_span(job, i, g - first_row[i], (int)(end - g), b, nr, k);
+                    g = end;
                 }
             }
         }

@@ -507,40 +507,54 @@ static void check_rows(const struct type_traits *tt, const uint8_t *w, int64_t n
     free(pbase);
 }
 
-/* vec_dot_rows2 on two weight rows (w, w + wrb) gives each row's vec_dot
- * bits, for every row count and start, with a gap between the results of
- * one activation row and the next or none, and writes nothing else. */
+/* Rows a, b, b, a (rb bytes each) wrb bytes apart, for check_rows2. */
+static uint8_t *four_rows(const uint8_t *a, const uint8_t *b, size_t rb, size_t wrb)
+{
+    uint8_t *w = calloc(3 * wrb + rb, 1);
+    assert_non_null(w);
+    for (int r = 0; r < 4; r++) memcpy(w + r * wrb, r == 0 || r == 3 ? a : b, rb);
+    return w;
+}
+
+/* vec_dot_rows2 on two or four weight rows (w + r * wrb) gives each row's
+ * vec_dot bits, for every activation row count and start, with a gap
+ * between the results of one activation row and the next or none, and
+ * writes nothing else. */
 static void check_rows2(const struct type_traits *tt, const uint8_t *w, size_t wrb, int64_t n, const float *src,
                         const char *what)
 {
     const enum ggml_type vt = tt->vec_dot_type;
     const size_t qrb = type_row_size(vt, n), xrb = act_rows_size(tt, n) + 3;
     struct obuf qx[8];
-    float want[2][8];
+    float want[4][8];
     uint8_t *pbase = calloc(8 * xrb + 64, 1), *px = pbase + 1;
     assert_non_null(pbase);
     for (int b = 0; b < 8; b++) {
         qx[b] = oalloc(qrb);
         quantize_activations(vt, src + (size_t)b * n, qx[b].p, n);
-        for (int r = 0; r < 2; r++) want[r][b] = tt->vec_dot(n, w + r * wrb, qx[b].p);
+        for (int r = 0; r < 4; r++) want[r][b] = tt->vec_dot(n, w + r * wrb, qx[b].p);
         if (tt->rows_prepare) tt->rows_prepare(qx[b].p, px + b * xrb, n);
         else memcpy(px + b * xrb, qx[b].p, qrb);
     }
     const uint32_t sentinel = 0x7fc0beefu;
-    for (int B = 1; B <= VEC_DOT_ROWS_MAX; B++) {
-        for (int s = 0; s + B <= 8; s++) {
-            for (int os = 2; os <= 3; os++) {
-                float out[8 * 3 + 1];
-                for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) memcpy(&out[i], &sentinel, 4);
-                tt->vec_dot_rows2(n, w, wrb, px + s * xrb, xrb, B, out, (size_t)os);
-                for (int i = 0; i < (int)(sizeof out / sizeof out[0]); i++) {
-                    const int b = i / os, r = i % os;
-                    if (r < 2 && b < B) {
-                        if (memcmp(&out[i], &want[r][s + b], 4) != 0)
-                            fail_msg("%s %s n=%ld: rows2(B=%d, from %d, stride %d) row %d [%d] = %.9g, vec_dot %.9g",
-                                     tt->name, what, (long)n, B, s, os, r, b, out[i], want[r][s + b]);
-                    } else if (memcmp(&out[i], &sentinel, 4) != 0) {
-                        fail_msg("%s %s n=%ld B=%d stride %d: rows2 wrote out[%d]", tt->name, what, (long)n, B, os, i);
+    for (int nw = 2; nw <= 4; nw += 2) {
+        for (int B = 1; B <= VEC_DOT_ROWS_MAX; B++) {
+            for (int s = 0; s + B <= 8; s++) {
+                for (int os = nw; os <= nw + 1; os++) {
+                    float out[8 * 5 + 1];
+                    for (size_t i = 0; i < sizeof out / sizeof out[0]; i++) memcpy(&out[i], &sentinel, 4);
+                    tt->vec_dot_rows2(n, w, wrb, nw, px + s * xrb, xrb, B, out, (size_t)os);
+                    for (int i = 0; i < (int)(sizeof out / sizeof out[0]); i++) {
+                        const int b = i / os, r = i % os;
+                        if (r < nw && b < B) {
+                            if (memcmp(&out[i], &want[r][s + b], 4) != 0)
+                                fail_msg("%s %s n=%ld: rows2(%d rows, B=%d, from %d, stride %d) row %d [%d] = %.9g, "
+                                         "vec_dot %.9g",
+                                         tt->name, what, (long)n, nw, B, s, os, r, b, out[i], want[r][s + b]);
+                        } else if (memcmp(&out[i], &sentinel, 4) != 0) {
+                            fail_msg("%s %s n=%ld %d rows B=%d stride %d: rows2 wrote out[%d]", tt->name, what,
+                                     (long)n, nw, B, os, i);
+                        }
                     }
                 }
             }
@@ -577,12 +591,9 @@ static void test_rows_match_dot(void **state)
                 if (simd(t)->vec_dot_rows2) { /* this row and another, at an odd distance */
                     const size_t rb = type_row_size(t, n), wrb = rb + 5;
                     struct obuf w2 = make_weights(t, n, 1, ws);
-                    uint8_t *two = calloc(wrb + rb, 1);
-                    assert_non_null(two);
-                    memcpy(two, w.p, rb);
-                    memcpy(two + wrb, w2.p, rb);
-                    check_rows2(simd(t), two, wrb, n, src, mode == 0 ? "quantized" : mode == 1 ? "random" : "extreme");
-                    free(two);
+                    uint8_t *four = four_rows(w.p, w2.p, rb, wrb);
+                    check_rows2(simd(t), four, wrb, n, src, mode == 0 ? "quantized" : mode == 1 ? "random" : "extreme");
+                    free(four);
                     free(w2.base);
                 }
                 free(w.base);
@@ -614,13 +625,14 @@ static void check_repacked(enum ggml_type t)
                 for (int64_t i = 0; i < nb_list[c]; i++)
                     set_scales(t, w.p + i * ref(t)->type_size, 1, (i & 1) ? 0x7BFF : 0x0001, 0);
             /* r: the row repacked; r2: it and another, at an odd distance (as in check_rows2) */
-            uint8_t *r = malloc(rb), *r2 = calloc(wrb + rb, 1);
-            assert_true(r && r2);
+            uint8_t *r = malloc(rb), *r2b = malloc(rb);
+            assert_true(r && r2b);
             memcpy(r, w.p, rb);
             quant_repack(t, r, 1, n);
-            memcpy(r2, r, rb);
-            memcpy(r2 + wrb, w2.p, rb);
-            quant_repack(t, r2 + wrb, 1, n);
+            memcpy(r2b, w2.p, rb);
+            quant_repack(t, r2b, 1, n);
+            uint8_t *r2 = four_rows(r, r2b, rb, wrb);
+            free(r2b);
             if (rt == t) { /* nothing to rearrange on this build */
                 assert_memory_equal(r, w.p, rb);
                 free(r); free(r2); free(w.base); free(w2.base);

@@ -1376,10 +1376,10 @@ static ALWAYS_INLINE void q6k_rows2(int64_t n, const void *w, size_t wrb, const 
     hsum_pairs(acc, NR, out, os);
 }
 
-void q6_K_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, const void *x, size_t xrb, int nrows, float *out,
-                         size_t os)
+void q6_K_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, int w_rows, const void *x, size_t xrb, int nrows,
+                         float *out, size_t os)
 {
-    ROWS2_DISPATCH(q6k_rows2, n, w, wrb, x, xrb, nrows, out, os)
+    ROWS2_DISPATCH(q6k_rows2, n, w, wrb, w_rows, x, xrb, nrows, out, os)
 }
 
 #else /* AVX2 */

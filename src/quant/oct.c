@@ -650,10 +650,10 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
     {                                                                                                         \
         oct_rows2(KIND, n, w, wrb, x, xrb, NR, out, os);                                                      \
     }                                                                                                         \
-    void name##_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, const void *x, size_t xrb, int nrows,    \
-                               float *out, size_t os)                                                         \
+    void name##_dot_rows2_avx2(int64_t n, const void *w, size_t wrb, int w_rows, const void *x, size_t xrb,   \
+                               int nrows, float *out, size_t os)                                              \
     {                                                                                                         \
-        ROWS2_DISPATCH(name##_rows2_nr, n, w, wrb, x, xrb, nrows, out, os)                                    \
+        ROWS2_DISPATCH(name##_rows2_nr, n, w, wrb, w_rows, x, xrb, nrows, out, os)                            \
     }
 
 ROWS2_KERNELS(q4_0, OCT_Q4_0)

@@ -405,18 +405,22 @@ static inline __m256i scale_pair_i16(__m128i s, int a, int b)
     default: IMPL(n, w, x, xrb, 8, out, os); break;             \
     }
 
-/* The same for the two-row kernels: IMPL(n, w, wrb, x, xrb, NR, out, os). */
-#define ROWS2_DISPATCH(IMPL, n, w, wrb, x, xrb, nrows, out, os) \
-    switch (nrows) {                                          \
-    case 1: IMPL(n, w, wrb, x, xrb, 1, out, os); break;       \
-    case 2: IMPL(n, w, wrb, x, xrb, 2, out, os); break;       \
-    case 3: IMPL(n, w, wrb, x, xrb, 3, out, os); break;       \
-    case 4: IMPL(n, w, wrb, x, xrb, 4, out, os); break;       \
-    case 5: IMPL(n, w, wrb, x, xrb, 5, out, os); break;       \
-    case 6: IMPL(n, w, wrb, x, xrb, 6, out, os); break;       \
-    case 7: IMPL(n, w, wrb, x, xrb, 7, out, os); break;       \
-    default: IMPL(n, w, wrb, x, xrb, 8, out, os); break;      \
+/* The same for the two-row kernels, IMPL(n, w, wrb, x, xrb, NR, out, os) for
+ * one pair of weight rows, inlined in one loop over the call's w_rows. */
+#define ROWS2_DISPATCH(IMPL, n, w, wrb, w_rows, x, xrb, nrows, out, os)          \
+    switch (nrows) {                                                            \
+    case 1: ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, 1, out, os); break;    \
+    case 2: ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, 2, out, os); break;    \
+    case 3: ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, 3, out, os); break;    \
+    case 4: ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, 4, out, os); break;    \
+    case 5: ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, 5, out, os); break;    \
+    case 6: ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, 6, out, os); break;    \
+    case 7: ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, 7, out, os); break;    \
+    default: ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, 8, out, os); break;   \
     }
+#define ROWS2_PAIRS(IMPL, n, w, wrb, w_rows, x, xrb, NR, out, os) \
+    for (int r_ = 0; r_ + 1 < (w_rows); r_ += 2)                  \
+    IMPL(n, (const char *)(w) + (size_t)r_ * (wrb), wrb, x, xrb, NR, (out) + r_, os)
 
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
@@ -427,7 +431,7 @@ static inline __m256i scale_pair_i16(__m128i s, int a, int b)
 #define DECL_TO_SIMD(name) void name##_to_float_avx2(const void *, float *, int64_t)
 #define DECL_DOT_SIMD(name) float name##_dot_avx2(int64_t, const void *, const void *)
 #define DECL_ROWS2_SIMD(name) \
-    void name##_dot_rows2_avx2(int64_t, const void *, size_t, const void *, size_t, int, float *, size_t)
+    void name##_dot_rows2_avx2(int64_t, const void *, size_t, int, const void *, size_t, int, float *, size_t)
 #define DECL_DOT_MANY(name) void name##_dot_many_avx2(int64_t, const void *const *, const void *const *, int, float *)
 #define DECL_ROWS(name) void name##_dot_rows_ref(int64_t, const void *, const void *, size_t, int, float *, size_t)
 #define DECL_ROWS_SIMD(name) void name##_dot_rows_avx2(int64_t, const void *, const void *, size_t, int, float *, size_t)
