@@ -4,6 +4,8 @@
  */
 #include "sampler.h"
 
+#include "vecmath.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,10 +50,7 @@ void sampler_accept(struct sampler *s, int32_t id)
 
 int32_t argmax(const float *logits, int n)
 {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (logits[i] > logits[best] || isnan(logits[best])) best = i;
-    return best;
+    return n > 0 ? (int32_t)argmax_f32(logits, (size_t)n) : 0;
 }
 
 static uint64_t next_u64(uint64_t *x)

@@ -147,6 +147,37 @@ void expf_many(float *y, const float *x, size_t n)
     for (; i < n; i++) y[i] = expf(x[i]);
 }
 
+size_t argmax_f32(const float *x, size_t n)
+{
+    /* the largest value first (maxps keeps its second operand when the
+     * first is NaN), then the first index that holds it */
+    float best = -INFINITY;
+    size_t i = 0;
+#if defined(__AVX2__)
+    __m256 m0 = _mm256_set1_ps(-INFINITY), m1 = m0, m2 = m0, m3 = m0;
+    for (; i + 32 <= n; i += 32) {
+        m0 = _mm256_max_ps(_mm256_loadu_ps(x + i), m0);
+        m1 = _mm256_max_ps(_mm256_loadu_ps(x + i + 8), m1);
+        m2 = _mm256_max_ps(_mm256_loadu_ps(x + i + 16), m2);
+        m3 = _mm256_max_ps(_mm256_loadu_ps(x + i + 24), m3);
+    }
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_max_ps(_mm256_max_ps(m0, m1), _mm256_max_ps(m2, m3)));
+    for (int k = 0; k < 8; k++) best = lanes[k] > best ? lanes[k] : best;
+#endif
+    for (; i < n; i++) best = x[i] > best ? x[i] : best;
+    i = 0;
+#if defined(__AVX2__)
+    for (const __m256 b = _mm256_set1_ps(best); i + 8 <= n; i += 8) {
+        const unsigned hit = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(x + i), b, _CMP_EQ_OQ));
+        if (hit) return i + (size_t)__builtin_ctz(hit);
+    }
+#endif
+    for (; i < n; i++)
+        if (x[i] == best) return i;
+    return 0; /* all NaN */
+}
+
 void swiglu(float *h, const float *u, size_t n)
 {
     size_t i = 0;

@@ -15,4 +15,9 @@ void swiglu(float *h, const float *u, size_t n);
  * machine has AVX2 and FMA; else libm's expf itself). */
 void expf_many(float *y, const float *x, size_t n);
 
+/* The index of the largest x[i], the first among equals, NaN counted below
+ * everything (all NaN: 0); n >= 1. Greedy sampling's pick: at -np 8 eight
+ * scans of the vocabulary ran between two forward passes, on one thread. */
+size_t argmax_f32(const float *x, size_t n);
+
 #endif

@@ -1,7 +1,8 @@
 /*
  * test_vecmath.c — the vectorized SwiGLU against a double-precision
  * reference: over the whole range where e^-g is a normal float, at the
- * clamped ends, on NaN, and at every length (SIMD body and scalar tail).
+ * clamped ends, on NaN, and at every length (SIMD body and scalar tail);
+ * expf_many against libm's bits; argmax_f32 against a plain scan.
  */
 #include "testutil.h"
 
@@ -102,6 +103,46 @@ static void test_expf_bits(void **state)
     }
 }
 
+/* The reference: a scan that keeps the first of the largest, NaN below all. */
+static size_t ref_argmax(const float *x, size_t n)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < n; i++)
+        if (!isnan(x[i]) && (isnan(x[best]) || x[i] > x[best])) best = i;
+    return best;
+}
+
+/* argmax_f32 against the scan: every length around the 32-wide body and the
+ * 8-wide search, with the largest value anywhere, repeated (ties), among
+ * NaN and -inf, at +-0, and all NaN. */
+static void test_argmax(void **state)
+{
+    (void)state;
+    enum { N = 32000 };
+    static float x[N];
+    uint64_t seed = 99;
+    static const size_t lens[] = { 1, 2, 7, 8, 9, 31, 32, 33, 40, 63, 64, 65, 100, N };
+    for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+        const size_t n = lens[li];
+        for (int trial = 0; trial < 200; trial++) {
+            for (size_t i = 0; i < n; i++) {
+                const uint64_t r = (seed = seed * 6364136223846793005ull + 1442695040888963407ull) >> 33;
+                switch (trial % 5) {
+                case 0: x[i] = (float)(r % 1000) - 500.0f; break;       /* plain, with ties */
+                case 1: x[i] = (float)(r % 4); break;                   /* many ties */
+                case 2: x[i] = r % 3 ? NAN : (float)(r % 7); break;     /* NaN among values */
+                case 3: x[i] = r % 2 ? -INFINITY : NAN; break;          /* nothing finite */
+                default: x[i] = r % 2 ? 0.0f : -0.0f; break;            /* signed zeros */
+                }
+            }
+            if (trial % 7 == 6) x[trial % n] = 1e30f;                   /* one clear winner */
+            if (trial == 199) for (size_t i = 0; i < n; i++) x[i] = NAN;
+            const size_t want = ref_argmax(x, n), got = argmax_f32(x, n);
+            if (got != want) fail_msg("n=%zu trial %d: argmax_f32 %zu, scan %zu", n, trial, got, want);
+        }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -109,6 +150,7 @@ int main(void)
         cmocka_unit_test(test_range),
         cmocka_unit_test(test_ends_and_nan),
         cmocka_unit_test(test_lengths),
+        cmocka_unit_test(test_argmax),
     };
     return cmocka_run_group_tests_name("vecmath", tests, NULL, NULL);
 }
