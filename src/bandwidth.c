@@ -13,7 +13,6 @@
 
 #include "hugemem.h"
 
-#include <stdbool.h>
 
 #include <omp.h>
 #include <stdint.h>
@@ -40,18 +39,24 @@ static double now_s(void)
  * distance (quant_impl.h, rows_prefetch). */
 #define PREFETCH_AHEAD 8192
 
+/* How a pass reads: plain loads, or loads with software prefetch as the
+ * decode kernels issue it, T0 or non-temporal (quant_impl.h, rows_prefetch). */
+enum read_kind { READ_PLAIN, READ_PREFETCH, READ_PREFETCH_NTA, READ_KINDS };
+
 /* Sum of n bytes as 64-bit words (n a multiple of 256, p 32-byte aligned):
  * the sum is only there so the loads cannot be optimized away. With
  * prefetch, each 256 bytes also ask for the lines PREFETCH_AHEAD further on
  * (a prefetch past the end of the buffer is harmless). */
-static inline __attribute__((always_inline)) uint64_t sum_slice(const uint8_t *p, size_t n, bool prefetch)
+static inline __attribute__((always_inline)) uint64_t sum_slice(const uint8_t *p, size_t n, enum read_kind kind)
 {
 #if defined(__AVX2__)
     /* Four independent accumulators keep several loads in flight. */
     __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
     for (size_t i = 0; i < n; i += 256) {
-        if (prefetch)
+        if (kind == READ_PREFETCH)
             for (size_t l = 0; l < 256; l += 64) __builtin_prefetch(p + i + PREFETCH_AHEAD + l, 0, 3);
+        if (kind == READ_PREFETCH_NTA)
+            for (size_t l = 0; l < 256; l += 64) __builtin_prefetch(p + i + PREFETCH_AHEAD + l, 0, 0);
         const __m256i *v = (const __m256i *)(p + i);
         a0 = _mm256_add_epi64(a0, _mm256_load_si256(v + 0));
         a1 = _mm256_add_epi64(a1, _mm256_load_si256(v + 1));
@@ -70,7 +75,8 @@ static inline __attribute__((always_inline)) uint64_t sum_slice(const uint8_t *p
     const uint64_t *w = (const uint64_t *)p;
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     for (size_t i = 0; i < n / 8; i += 4) {
-        if (prefetch && i % 32 == 0) __builtin_prefetch(p + 8 * i + PREFETCH_AHEAD, 0, 3);
+        if (kind == READ_PREFETCH && i % 32 == 0) __builtin_prefetch(p + 8 * i + PREFETCH_AHEAD, 0, 3);
+        if (kind == READ_PREFETCH_NTA && i % 32 == 0) __builtin_prefetch(p + 8 * i + PREFETCH_AHEAD, 0, 0);
         s0 += w[i];
         s1 += w[i + 1];
         s2 += w[i + 2];
@@ -142,7 +148,7 @@ static struct bandwidth_probe *probe_new(int n_threads, struct bandwidth_result 
 }
 
 /* One pass over the buffer by all threads; returns its seconds. */
-static double probe_pass(struct bandwidth_probe *p, bool prefetch, uint64_t *sums)
+static double probe_pass(struct bandwidth_probe *p, enum read_kind kind, uint64_t *sums)
 {
     const int n_threads = p->n_threads;
     const double t0 = now_s();
@@ -150,8 +156,12 @@ static double probe_pass(struct bandwidth_probe *p, bool prefetch, uint64_t *sum
     {
         for (int t = omp_get_thread_num(); t < n_threads; t += omp_get_num_threads()) {
             const uint8_t *slice = p->buf + (size_t)t * p->slice;
-            /* two inlined copies: the plain one tests nothing per step */
-            sums[t] += prefetch ? sum_slice(slice, p->slice, true) : sum_slice(slice, p->slice, false);
+            /* an inlined copy for each kind: the plain one tests nothing per step */
+            switch (kind) {
+            case READ_PLAIN: sums[t] += sum_slice(slice, p->slice, READ_PLAIN); break;
+            case READ_PREFETCH: sums[t] += sum_slice(slice, p->slice, READ_PREFETCH); break;
+            default: sums[t] += sum_slice(slice, p->slice, READ_PREFETCH_NTA); break;
+            }
         }
     }
     return now_s() - t0;
@@ -159,29 +169,30 @@ static double probe_pass(struct bandwidth_probe *p, bool prefetch, uint64_t *sum
 
 double bandwidth_probe_run(struct bandwidth_probe *p, double min_seconds)
 {
-    /* Passes alternate between plain loads and loads with software
-     * prefetch, and the better of the two means counts: on this kind of VM
-     * the plain stream was faster when the host was quiet (56-60 vs 47-50
-     * GB/s) and slower under load from neighbours (34 vs 49 GB/s), where the
-     * decode kernels, which prefetch, read more than the plain probe. */
+    /* Passes take the read kinds in turn, and the best kind's mean counts:
+     * on this kind of VM the plain stream was faster when the host was quiet
+     * (56-60 vs 47-50 GB/s) and slower under load from neighbours (34 vs 49
+     * GB/s), where the decode kernels, which prefetch, read more than the
+     * plain probe; since decode prefetches non-temporally it read up to 5 %
+     * more than both, so the probe reads that way too. */
     uint64_t sums[p->n_threads];
     memset(sums, 0, sizeof sums);
-    double secs[2] = {0, 0}, total = 0.0; /* [0] plain, [1] prefetching */
-    int passes[2] = {0, 0};
+    double secs[READ_KINDS] = {0}, total = 0.0;
+    int passes[READ_KINDS] = {0}, n = 0;
     do {
-        const int v = passes[0] > passes[1];
+        const enum read_kind v = (enum read_kind)(n++ % READ_KINDS);
         const double dt = probe_pass(p, v, sums);
         secs[v] += dt;
         total += dt;
         passes[v]++;
-    } while (!passes[1] || total < min_seconds);
+    } while (n < READ_KINDS || total < min_seconds);
     /* Keep the sums observable so the loads stay in the program. */
     volatile uint64_t sink = 0;
     for (int t = 0; t < p->n_threads; t++) sink += sums[t];
     (void)sink;
     const double bytes = (double)(p->slice * (size_t)p->n_threads);
     double best = 0.0;
-    for (int v = 0; v < 2; v++)
+    for (int v = 0; v < READ_KINDS; v++)
         if (secs[v] > 0 && bytes * passes[v] / secs[v] / 1e9 > best) best = bytes * passes[v] / secs[v] / 1e9;
     return best;
 }

@@ -24,8 +24,8 @@ struct bandwidth_result {
  * be allocated.
  *
  * bandwidth_probe_run streams it again for at least min_seconds, in passes
- * that alternate plain loads and loads with software prefetch (at least one
- * of each), and returns the better of the two kinds' mean GB/s: on a shared
+ * that take turns: plain loads, loads with T0 and with non-temporal software
+ * prefetch (at least one of each), and returns the best kind's mean GB/s: on a shared
  * or virtual machine the bandwidth drifts by tens of percent within seconds,
  * and single passes (~20 ms) range wider still. */
 struct bandwidth_probe;
