@@ -160,13 +160,21 @@ static void check_bench_row(const cJSON *o, int n_prompt, int n_gen, int reps, i
     }
 }
 
+/* `infer --bench -m stories260K ARGS -o json`, which must succeed, parsed. */
+static cJSON *bench_json(const char *args)
+{
+    struct run_result r = run_cmd("%s --bench -m %s %s -o json", infer_bin(), stories(), args);
+    if (r.status) fail_run(args, &r);
+    cJSON *j = cJSON_Parse(r.out);
+    if (!j) fail_msg("not JSON: %s", r.out);
+    run_free(&r);
+    return j;
+}
+
 static void test_bench_json(void **state)
 {
     (void)state;
-    struct run_result r = run_cmd("%s --bench -m %s -p 16 -n 8 -r 2 -t 1 -o json", infer_bin(), stories());
-    if (r.status) fail_run("--bench -o json", &r);
-    cJSON *j = cJSON_Parse(r.out);
-    if (!j) fail_msg("not JSON: %s", r.out);
+    cJSON *j = bench_json("-p 16 -n 8 -r 2 -t 1");
     assert_true(cJSON_IsArray(j));
     assert_int_equal(cJSON_GetArraySize(j), 2);
     check_bench_row(cJSON_GetArrayItem(j, 0), 16, 0, 2, 1);
@@ -175,7 +183,6 @@ static void test_bench_json(void **state)
     assert_non_null(strstr(cJSON_GetObjectItem(o, "model_filename")->valuestring, "stories260K.gguf"));
     assert_int_equal((int)num(o, "model_n_params"), 292800);
     cJSON_Delete(j);
-    run_free(&r);
 }
 
 static void test_bench_jsonl(void **state)
@@ -270,10 +277,7 @@ static void expect_one_line_error(struct run_result *r, const char *needle)
 static void test_bench_depth(void **state)
 {
     (void)state;
-    struct run_result r = run_cmd("%s --bench -m %s -p 16 -n 8 -d 0,40 -r 2 -t 1 -o json", infer_bin(), stories());
-    if (r.status) fail_run("--bench -d", &r);
-    cJSON *j = cJSON_Parse(r.out);
-    if (!j) fail_msg("not JSON: %s", r.out);
+    cJSON *j = bench_json("-p 16 -n 8 -d 0,40 -r 2 -t 1");
     assert_int_equal(cJSON_GetArraySize(j), 4);
     const int want_p[] = {16, 0, 16, 0}, want_n[] = {0, 8, 0, 8}, want_d[] = {0, 0, 40, 40};
     for (int i = 0; i < 4; i++) {
@@ -288,9 +292,8 @@ static void test_bench_depth(void **state)
     assert_true(kv0 > 0);
     assert_true(rel_close(kv40 / kv0, 44.5 / 5.5, 1e-9));
     cJSON_Delete(j);
-    run_free(&r);
 
-    r = run_cmd("%s --bench -m %s -p 16 -n 8 -d 40 -r 1 -t 1", infer_bin(), stories());
+    struct run_result r = run_cmd("%s --bench -m %s -p 16 -n 8 -d 40 -r 1 -t 1", infer_bin(), stories());
     if (r.status) fail_run("--bench -d 40", &r);
     assert_int_equal(count_lines(r.out), 4);
     assert_non_null(strstr(r.out, " pp16 @ d40 |"));
