@@ -13,7 +13,6 @@
 
 #include "hugemem.h"
 
-
 #include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>

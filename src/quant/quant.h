@@ -71,8 +71,8 @@ typedef void (*vec_dot_rows_fn)(int64_t n, const void *w, const void *x, size_t 
  * w_row_bytes, taken two at a time: row r's dot with activation row b goes
  * to out[b * out_stride + r], each bit for bit vec_dot_rows' result. Each
  * activation vector is loaded once for both rows of a pair, and one call
- * covers all the pairs of a tile (a call per pair cost ~8 % of the kernel's
- * time at 8 activation rows). */
+ * covers all the pairs of a tile (a call per pair cost ~10 % of the
+ * kernel's time at 8 activation rows). */
 typedef void (*vec_dot_rows2_fn)(int64_t n, const void *w, size_t w_row_bytes, int w_rows, const void *x,
                                  size_t x_row_bytes, int nrows, float *out, size_t out_stride);
 /* Turn one activation row that quantize_activations(vec_dot_type) wrote (n
