@@ -6,7 +6,9 @@
 #  1. infer --bench per type: prompt processing (pp128, pp512) and generation
 #     (tg128) tok/s, decode bandwidth and its % of the measured read bandwidth;
 #  2. the OpenBLAS sgemm rate on F32, next to the GFLOP/s that pp512 reaches;
-#  3. parallel sequences (tools/bench-parallel.sh) on Q4_0 and Q8_0.
+#  3. parallel sequences (tools/bench-parallel.sh) on Q4_0 and Q8_0;
+# and, at the start and the end, how much arithmetic each thread got
+# (tools/core_probe.c): compute-bound numbers move with it on shared machines.
 # Environment: BENCH_DIR (models/bench), THREADS (2), REPS (3), TYPES
 # ("f16 q8_0 q4_0 q4_k_m"), PARALLEL (1: also run the parallel benchmark).
 # Timings on a shared 2-core machine are noisy: compare ratios within one run.
@@ -27,6 +29,8 @@ for t in $types; do
     [ -f "$m" ] || ./infer-quantize "$f16" "$m" "$t" -t "$threads" 2>/dev/null
 done
 
+echo "machine at the start: $(build/tools/core_probe "$threads")"
+echo
 echo "## infer --bench (TinyLlama-1.1B shape, $threads threads, $reps repetitions)"
 echo
 first=1
@@ -59,3 +63,6 @@ if [ "${PARALLEL:-1}" = 1 ]; then
         THREADS=$threads tools/bench-parallel.sh "$dir/tinyllama-1.1b-$t.gguf"
     done
 fi
+
+echo
+echo "machine at the end: $(build/tools/core_probe "$threads")"
