@@ -25,8 +25,8 @@
 
 /* Weight bytes a thread takes from its own range at a time: each take is a
  * locked compare-and-swap, which stalls the loads in flight (one per 8 rows
- * cost 3 % of decode; one per 32 KB still held 1.5 % of the samples, one per
- * 128 KB 0.3-0.5 %). The end is not held up by it: near the end of a range
+ * cost 3 % of decode; one per 32 KB still held 0.6-1.5 % of the samples, one
+ * per 128 KB 0.3-0.6 %). The end is not held up by it: near the end of a range
  * a take is a quarter of what is left (take_count). */
 #define FRONT_BYTES (128 << 10)
 /* Fewest tiles a take of a batch gets: with one 16-row tile per take the
