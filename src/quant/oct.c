@@ -461,6 +461,31 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
     if (oct_has_min(kind)) o->m = oct_pick_f16(z, nz, l->m, l->mhi);
 }
 
+/* Two Q4_0R rows' octs (wb0, wb1) for oct_rows2 with many activation rows,
+ * with the rows mixed: o0->Z[o] = [row 0's W[2o] | row 1's W[2o + 1]] and
+ * o1->Z[o] = [row 1's W[2o] | row 0's W[2o + 1]]. Against the activation
+ * vector [v[2o] | v[2o + 1]], o0's chain sums row 0's even vectors in lanes
+ * 0-7 and row 1's odd ones in lanes 8-15, o1's the other halves, so one
+ * swap of o1's halves and an add give both rows' dots. Two blends a part,
+ * shared by all activation rows, buy one 128-bit shuffle per activation row
+ * and oct: the kernel is bound by its vector operations. */
+static ALWAYS_INLINE void oct_weights512_mixed(const uint8_t *wb0, const uint8_t *wb1, struct oct_w512 *o0,
+                                               struct oct_w512 *o1)
+{
+    const __m512i m4 = _mm512_set1_epi8(0xF);
+    for (int i = 0; i < 2; i++) {
+        __m512i q0 = _mm512_loadu_si512(wb0 + 16 + 64 * i), q1 = _mm512_loadu_si512(wb1 + 16 + 64 * i);
+        __asm__("" : "+v"(q0), "+v"(q1)); /* one load each, as in oct_weights512 */
+        const __m512i a = _mm512_mask_blend_epi64(0xF0, q0, q1), b = _mm512_mask_blend_epi64(0xF0, q1, q0);
+        o0->Z[i] = _mm512_and_si512(a, m4);
+        o0->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(a, 4), m4);
+        o1->Z[i] = _mm512_and_si512(b, m4);
+        o1->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
+    }
+    o0->d = _mm256_cvtph_ps(loadu128(wb0));
+    o1->d = _mm256_cvtph_ps(loadu128(wb1));
+}
+
 /* octpack.c's layout made from plain octs (Q4_0, Q8_0): the 8 scales, then
  * the parts that oct_weights512 picks out of plain blocks, stored, so the
  * rearranged kernels load what the plain ones compute. In place (each oct is
@@ -585,6 +610,10 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
      * no faster), but 5 % slower for Q8_0, which streams twice the bytes
      * for the same dot products. */
     const size_t ahead = (oct_plain(kind) == OCT_Q8_0 ? 2 : 4) * wrb;
+    /* Rows mixed (oct_weights512_mixed) where the blends pay: 4 per oct,
+     * against one shuffle saved per activation row. Q8_0R would need as
+     * many blends as it saves shuffles. */
+    const bool mixed = kind == OCT_Q4_0R && NR >= 4;
     int64_t i = 0;
     for (; i + OCT <= nb; i += OCT, px += OCT_BYTES) {
         /* the rows of a later call */
@@ -593,8 +622,12 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
             __builtin_prefetch(w1 + ahead + i * bs + c, 0, 3);
         }
         struct oct_w512 o0, o1;
-        oct_weights512(kind, w0 + i * bs, &o0);
-        oct_weights512(kind, w1 + i * bs, &o1);
+        if (mixed) {
+            oct_weights512_mixed(w0 + i * bs, w1 + i * bs, &o0, &o1);
+        } else {
+            oct_weights512(kind, w0 + i * bs, &o0);
+            oct_weights512(kind, w1 + i * bs, &o1);
+        }
         const __m512 dw = _mm512_insertf32x8(_mm512_castps256_ps512(o0.d), o1.d, 1);
         const __m512 mw = oct_has_min(kind) ? _mm512_insertf32x8(_mm512_castps256_ps512(o0.m), o1.m, 1) : dw;
         for (int b = 0; b < NR; b++) {
@@ -612,7 +645,7 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
             __asm__("" : "+r"(p1));
             __m512i s0 = oct_has_min(kind) ? _mm512_setzero_si512() : _mm512_zextsi256_si512(oct_offset_term(kind, p));
             __m512i s1 = oct_has_min(kind) ? _mm512_setzero_si512() : _mm512_zextsi256_si512(oct_offset_term(kind, p1));
-            /* one chain per row: 16 chains in flight hide the latency */
+            /* one chain per row (or mixed row): 16 chains in flight hide the latency */
             s0 = _mm512_dpbusd_epi32(s0, o0.Z[0], v0);
             s1 = _mm512_dpbusd_epi32(s1, o1.Z[0], v0);
             s0 = _mm512_dpbusd_epi32(s0, o0.Z[1], v1);
@@ -621,9 +654,11 @@ static ALWAYS_INLINE void oct_rows2(enum oct_kind kind, int64_t n, const void *w
             s1 = _mm512_dpbusd_epi32(s1, o1.Z[2], v2);
             s0 = _mm512_dpbusd_epi32(s0, o0.Z[3], v3);
             s1 = _mm512_dpbusd_epi32(s1, o1.Z[3], v3);
-            /* [s0 lanes 0-7 | s1 lanes 0-7] + [s0 lanes 8-15 | s1 lanes 8-15] */
-            const __m512i s = _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
-                                               _mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
+            /* mixed: s0 + s1 with its halves swapped; else [s0 lanes 0-7 |
+             * s1 lanes 0-7] + [s0 lanes 8-15 | s1 lanes 8-15] */
+            const __m512i s = mixed ? _mm512_add_epi32(s0, _mm512_shuffle_i64x2(s1, s1, _MM_SHUFFLE(1, 0, 3, 2)))
+                                    : _mm512_add_epi32(_mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(1, 0, 1, 0)),
+                                                       _mm512_shuffle_i64x2(s0, s1, _MM_SHUFFLE(3, 2, 3, 2)));
             const __m512 dy = _mm512_broadcast_f32x8(_mm256_loadu_ps((const float *)(const void *)(p + OCT_D)));
             acc[b] = _mm512_fmadd_ps(_mm512_mul_ps(dw, dy), _mm512_cvtepi32_ps(s), acc[b]);
             if (oct_has_min(kind))
