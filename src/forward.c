@@ -127,9 +127,10 @@ static void add_bias(float *y, const float *bias, int n)
     for (int i = 0; i < n; i++) y[i] += bias[i];
 }
 
-/* The steps of a layer that work on each item's rows alone (norms, RoPE,
- * SwiGLU, residuals): with several items they split over the pass's threads
- * by items, each item's arithmetic unchanged. */
+/* The steps of a layer that work on each item's rows alone: norms, SwiGLU
+ * and the residual run as the prologue of the matmul they feed (its
+ * quantizing pass splits them over the threads by items), RoPE and the K/V
+ * stores in a pass of their own. Each item's arithmetic is unchanged. */
 struct item_step {
     struct context *c;
     int l;                   /* layer */
@@ -151,34 +152,50 @@ static void for_each_item(struct context *c, int l, int B, const int *pos, const
     pool_run(c->ms.pool, B >= 2 ? pool_threads(c->ms.pool) : 1, item_step_thread, &s);
 }
 
-static void attn_norm_item(struct context *c, int l, int b, const int *pos, const int *seq)
-{
-    const struct hparams *hp = &c->m->hp;
-    const size_t D = (size_t)hp->dim;
-    (void)pos, (void)seq;
-    rmsnorm(c->xb + b * D, c->x + b * D, c->m->layers[l].attn_norm, hp->dim, hp->rms_eps);
-}
+/* A matmul's prologue: fn(c, l, b) for item b of layer l. */
+struct row_step {
+    struct context *c;
+    int l;
+    void (*fn)(struct context *c, int l, int b);
+};
 
-static void ffn_norm_item(struct context *c, int l, int b, const int *pos, const int *seq)
+static void row_step_run(void *arg, int b)
 {
-    const struct hparams *hp = &c->m->hp;
-    const size_t D = (size_t)hp->dim;
-    (void)pos, (void)seq;
-    rmsnorm(c->xb + b * D, c->x + b * D, c->m->layers[l].ffn_norm, hp->dim, hp->rms_eps);
+    const struct row_step *s = arg;
+    s->fn(s->c, s->l, b);
 }
 
 /* x += xb: a block's output joins the residual stream. */
-static void residual_item(struct context *c, int l, int b, const int *pos, const int *seq)
+static void residual(struct context *c, int b)
 {
     const size_t D = (size_t)c->m->hp.dim;
-    (void)l, (void)pos, (void)seq;
     for (size_t i = b * D; i < (b + 1) * D; i++) c->x[i] += c->xb[i];
 }
 
-static void swiglu_item(struct context *c, int l, int b, const int *pos, const int *seq)
+/* The input of layer l's Q/K/V: the residual of layer l - 1's FFN, then the
+ * attention norm. */
+static void attn_in(struct context *c, int l, int b)
+{
+    const struct hparams *hp = &c->m->hp;
+    const size_t D = (size_t)hp->dim;
+    if (l > 0) residual(c, b);
+    rmsnorm(c->xb + b * D, c->x + b * D, c->m->layers[l].attn_norm, hp->dim, hp->rms_eps);
+}
+
+/* The input of the gate/up: the residual of the attention, then the FFN norm. */
+static void ffn_in(struct context *c, int l, int b)
+{
+    const struct hparams *hp = &c->m->hp;
+    const size_t D = (size_t)hp->dim;
+    residual(c, b);
+    rmsnorm(c->xb + b * D, c->x + b * D, c->m->layers[l].ffn_norm, hp->dim, hp->rms_eps);
+}
+
+/* The input of FFN-down. */
+static void swiglu_in(struct context *c, int l, int b)
 {
     const size_t F = (size_t)c->m->hp.ffn_dim;
-    (void)l, (void)pos, (void)seq;
+    (void)l;
     swiglu(c->hb + b * F, c->hb2 + b * F, F);
 }
 
@@ -231,7 +248,8 @@ static void attention_run_thread(void *arg, int i, int n)
     }
 }
 
-/* Attention block of layer l for B items; x is updated in place. */
+/* Attention block of layer l for B items: its output in xb, which the
+ * next step's prologue (ffn_in) adds to x. */
 static void attention_block(struct context *c, int l, int B, const int *pos, const int *seq,
                             enum matmul_route route)
 {
@@ -239,10 +257,11 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
     const struct hparams *hp = &m->hp;
     const struct layer *ly = &m->layers[l];
 
-    for_each_item(c, l, B, pos, seq, attn_norm_item);
+    struct row_step in = {.c = c, .l = l, .fn = attn_in};
+    const struct row_prologue pre = {row_step_run, &in};
     float *const qkv[] = {c->q, c->k, c->v};
     const struct tensor *const wqkv[] = {&ly->wq, &ly->wk, &ly->wv};
-    matmul_many(&c->ms, 3, qkv, c->xb, wqkv, B, route);
+    matmul_many(&c->ms, 3, qkv, c->xb, wqkv, B, route, &pre);
     for_each_item(c, l, B, pos, seq, qkv_item);
 
     /* two calls or more per thread, so that taking them in turn can even out */
@@ -258,19 +277,21 @@ static void attention_block(struct context *c, int l, int B, const int *pos, con
     pool_run(c->ms.pool, work >= (1 << 15) ? n_threads : 1, attention_run_thread, &run);
 
     matmul(&c->ms, c->xb, c->att, &ly->wo, B, route);
-    for_each_item(c, l, B, pos, seq, residual_item);
 }
 
+/* FFN block of layer l: the attention's residual and the norm first, its
+ * output in xb for the next layer's prologue (attn_in). */
 static void ffn_block(struct context *c, int l, int B, enum matmul_route route)
 {
     const struct layer *ly = &c->m->layers[l];
-    for_each_item(c, l, B, NULL, NULL, ffn_norm_item);
+    struct row_step in = {.c = c, .l = l, .fn = ffn_in}, act = {.c = c, .l = l, .fn = swiglu_in};
+    const struct row_prologue pre_in = {row_step_run, &in}, pre_act = {row_step_run, &act};
     float *const gate_up[] = {c->hb, c->hb2};
     const struct tensor *const wgu[] = {&ly->w_gate, &ly->w_up};
-    matmul_many(&c->ms, 2, gate_up, c->xb, wgu, B, route);
-    for_each_item(c, l, B, NULL, NULL, swiglu_item);
-    matmul(&c->ms, c->xb, c->hb, &ly->w_down, B, route);
-    for_each_item(c, l, B, NULL, NULL, residual_item);
+    matmul_many(&c->ms, 2, gate_up, c->xb, wgu, B, route, &pre_in);
+    float *const down[] = {c->xb};
+    const struct tensor *const wd[] = {&ly->w_down};
+    matmul_many(&c->ms, 1, down, c->hb, wd, B, route, &pre_act);
 }
 
 static enum matmul_route prompt_route(const struct context *c)
@@ -326,6 +347,7 @@ static int forward_chunk(struct context *c, int B, const int32_t *tokens, const 
     int n = 0;
     for (int b = 0; b < B; b++) {
         if (want ? !want[b] : !(final && b == B - 1)) continue;
+        residual(c, b); /* the last FFN's (x is read again only here) */
         rmsnorm(c->logits_in + (size_t)n * hp->dim, c->x + (size_t)b * hp->dim, m->output_norm, hp->dim, hp->rms_eps);
         n++;
     }

@@ -273,11 +273,14 @@ static bool range_steal_back(struct tile_range *r, int64_t *t0, int64_t *t1)
 }
 
 /* Activation rows b0 ..< b1 of x (cols wide) in the form tt's row kernels
- * read, at dst (row stride xrb); tmp holds one plain quantized row. */
-static void quantize_act_rows(const struct type_traits *tt, const float *x, int64_t cols, char *dst, size_t xrb,
-                              char *tmp, int b0, int b1)
+ * read, at dst (row stride xrb), each made by pre first (when not NULL);
+ * tmp holds one plain quantized row. With no tt, only pre runs. */
+static void quantize_act_rows(const struct type_traits *tt, const struct row_prologue *pre, const float *x,
+                              int64_t cols, char *dst, size_t xrb, char *tmp, int b0, int b1)
 {
     for (int b = b0; b < b1; b++) {
+        if (pre) pre->fn(pre->arg, b);
+        if (!tt) continue;
         if (tt->rows_prepare) {
             quantize_activations(tt->vec_dot_type, x + (size_t)b * cols, tmp, cols);
             tt->rows_prepare(tmp, dst + xrb * b, cols);
@@ -322,9 +325,11 @@ static void rows_run_thread(void *arg, int me, int n_threads)
     }
 }
 
-/* Activation rows to quantize, in equal parts per thread. */
+/* Activation rows to quantize (or only to make: tt NULL), in equal parts
+ * per thread. */
 struct quant_run {
     const struct type_traits *tt;
+    const struct row_prologue *pre;
     const float *x;
     int64_t cols;
     char *dst, *tmp;
@@ -335,18 +340,27 @@ struct quant_run {
 static void quant_run_thread(void *arg, int i, int n)
 {
     const struct quant_run *q = arg;
-    quantize_act_rows(q->tt, q->x, q->cols, q->dst, q->xrb, q->tmp + q->tmp_bytes * i, q->B * i / n,
+    quantize_act_rows(q->tt, q->pre, q->x, q->cols, q->dst, q->xrb, q->tmp + q->tmp_bytes * i, q->B * i / n,
                       q->B * (i + 1) / n);
+}
+
+/* pre over the B rows, in a pass of their own (when no quantizing pass
+ * takes it). */
+static void prologue_run(struct matmul_scratch *s, const struct row_prologue *pre, int B)
+{
+    struct quant_run q = {.pre = pre, .B = B};
+    pool_run(s->pool, B >= 2 ? pool_threads(s->pool) : 1, quant_run_thread, &q);
 }
 
 /* Row dots for several weights that share the input x (Q/K/V, gate/up): one
  * parallel region over all their rows. x is quantized once per vec_dot_type
  * (and rearranged once into the row kernels' layout, shared by the weights
- * with the same layout); each weight row is then read once, by exactly one
- * thread, and dotted with up to VEC_DOT_ROWS_MAX activation rows per kernel
- * call. Returns false when there is no memory for the quantized activations. */
+ * with the same layout), the first of those passes running pre; each weight
+ * row is then read once, by exactly one thread, and dotted with up to
+ * VEC_DOT_ROWS_MAX activation rows per kernel call. Returns false, with pre
+ * not run, when there is no memory for the quantized activations. */
 static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], const float *x,
-                        const struct tensor *const ws[], int B)
+                        const struct tensor *const ws[], int B, const struct row_prologue *pre)
 {
     const int64_t cols = ws[0]->ne[0];
     struct rows_job job = {.n = n, .cols = cols, .B = B, .max_spans = 1, .x = x, .ys = ys};
@@ -385,10 +399,12 @@ static bool matmul_rows(struct matmul_scratch *s, int n, float *const ys[], cons
     char *const qx = (char *)s->qx + (-(uintptr_t)s->qx & 63), *const qtmp = qx + total;
     for (int i = 0; i < n; i++) {
         if (!m[i].owner) continue;
-        struct quant_run q = {.tt = m[i].tt, .x = x, .cols = cols, .dst = qx + m[i].xoff, .tmp = qtmp,
+        struct quant_run q = {.tt = m[i].tt, .pre = pre, .x = x, .cols = cols, .dst = qx + m[i].xoff, .tmp = qtmp,
                               .xrb = m[i].xrb, .tmp_bytes = tmp, .B = B};
         pool_run(s->pool, n_quant, quant_run_thread, &q);
+        pre = NULL;
     }
+    if (pre) prologue_run(s, pre, B); /* float activations: nothing quantized */
     job.qx = qx;
     for (int i = 0; i < n; i++)
         if (m[i].n_spans > job.max_spans) job.max_spans = m[i].n_spans;
@@ -428,7 +444,7 @@ bool matmul_uses_gemm(const struct tensor *w, enum matmul_route route)
 }
 
 void matmul_many(struct matmul_scratch *s, int n, float *const ys[], const float *x,
-                 const struct tensor *const ws[], int B, enum matmul_route route)
+                 const struct tensor *const ws[], int B, enum matmul_route route, const struct row_prologue *pre)
 {
     float *rys[MATMUL_MANY_MAX];
     const struct tensor *rws[MATMUL_MANY_MAX];
@@ -436,12 +452,13 @@ void matmul_many(struct matmul_scratch *s, int n, float *const ys[], const float
     for (int i = 0; i < n; i++)
         if (!matmul_uses_gemm(ws[i], route)) rys[nr] = ys[i], rws[nr++] = ws[i];
     /* No memory to quantize the activations: the float route for all. */
-    const bool rows_done = nr && matmul_rows(s, nr, rys, x, rws, B);
+    const bool rows_done = nr && matmul_rows(s, nr, rys, x, rws, B, pre);
+    if (pre && !rows_done) prologue_run(s, pre, B);
     for (int i = 0; i < n; i++)
         if (matmul_uses_gemm(ws[i], route) || (nr && !rows_done)) matmul_gemm(s, ys[i], x, ws[i], B);
 }
 
 void matmul(struct matmul_scratch *s, float *y, const float *x, const struct tensor *w, int B, enum matmul_route route)
 {
-    matmul_many(s, 1, &y, x, &w, B, route);
+    matmul_many(s, 1, &y, x, &w, B, route, NULL);
 }

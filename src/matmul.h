@@ -39,13 +39,23 @@ enum matmul_route {
     MATMUL_PROMPT_FLOAT, /* sgemm for every type: float activations throughout */
 };
 
+/* A step that makes activation row b of a matmul's input (a norm, SwiGLU,
+ * the residual): fn(arg, b) for each b < B before the row is read. The row
+ * route runs it in its quantizing pass, on the thread that then quantizes
+ * row b, so such steps need no parallel pass of their own. */
+struct row_prologue {
+    void (*fn)(void *arg, int b);
+    void *arg;
+};
+
 /* y[b*rows + r] = dot(W row r, x[b*cols ...]) for b < B. */
 void matmul(struct matmul_scratch *s, float *y, const float *x, const struct tensor *w, int B,
             enum matmul_route route);
 /* The same for n ≤ 4 weights with the same input (Q/K/V, gate/up): one
- * parallel region, the activations quantized once. */
+ * parallel region, the activations quantized once; pre (or NULL) makes the
+ * input first. */
 void matmul_many(struct matmul_scratch *s, int n, float *const ys[], const float *x,
-                 const struct tensor *const ws[], int B, enum matmul_route route);
+                 const struct tensor *const ws[], int B, enum matmul_route route, const struct row_prologue *pre);
 /* Whether w goes through sgemm on this route (its results then depend on B). */
 bool matmul_uses_gemm(const struct tensor *w, enum matmul_route route);
 void matmul_scratch_free(struct matmul_scratch *s);

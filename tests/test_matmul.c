@@ -4,12 +4,13 @@
  * rounding of quantized activations), and the row route gives the same bits
  * for a row whatever the batch size, the thread count (OpenMP's or the
  * pool's) and the way the columns are split into spans (FFN-down shapes take
- * several).
+ * several). A row prologue gives the bits of its rows made beforehand.
  */
 #include "testutil.h"
 
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 
 #include "matmul.h"
 #include "pool.h"
@@ -164,7 +165,7 @@ static void test_many_mixed_layouts(void **state)
                 const struct tensor *rw[N];
                 float *ry[N];
                 for (int i = 0; i < N; i++) rw[i] = ws[(i + rot) % N], ry[i] = ys[(i + rot) % N];
-                matmul_many(&s, N, ry, x, rw, B, MATMUL_ROWS);
+                matmul_many(&s, N, ry, x, rw, B, MATMUL_ROWS, NULL);
                 for (int i = 0; i < N; i++)
                     if (memcmp(ys[i], one[i], (size_t)B * rows[i] * sizeof(float)))
                         fail_msg("%s cols %lld B %d (rotation %d): matmul_many differs from matmul",
@@ -177,12 +178,82 @@ static void test_many_mixed_layouts(void **state)
     }
 }
 
+/* A prologue that makes input row b from src (row b times 2, plus 1) and
+ * counts its calls per row. */
+struct make_rows {
+    const float *src;
+    float *x;
+    int64_t cols;
+    _Atomic int calls[16];
+};
+
+static void make_row(void *arg, int b)
+{
+    struct make_rows *mr = arg;
+    for (int64_t c = 0; c < mr->cols; c++) mr->x[b * mr->cols + c] = 2.0f * mr->src[b * mr->cols + c] + 1.0f;
+    atomic_fetch_add(&mr->calls[b], 1);
+}
+
+/* matmul_many with a prologue gives the bits of matmul_many on the input the
+ * prologue makes, and runs the prologue once per row: on every route, for
+ * quantized weights (made in the quantizing pass), float ones (which have
+ * none, or take sgemm) and a group of both, on the pool's threads and on
+ * OpenMP's. */
+static void test_prologue(void **state)
+{
+    (void)state;
+    enum { ROWS = 21, BMAX = 9, COLS = 512 };
+    const enum ggml_type types[] = {TYPE_Q4_0, TYPE_F16, TYPE_F32, TYPE_Q4_K};
+    struct mat m[4];
+    const struct tensor *ws[4];
+    for (int i = 0; i < 4; i++) m[i] = make_mat(types[i], ROWS, COLS), ws[i] = &m[i].t;
+    float *src = malloc((size_t)BMAX * COLS * sizeof *src), *want_x = malloc((size_t)BMAX * COLS * sizeof *want_x);
+    float *x = malloc((size_t)BMAX * COLS * sizeof *x);
+    float *want[4], *got[4];
+    for (int i = 0; i < 4; i++) {
+        want[i] = malloc((size_t)BMAX * ROWS * sizeof(float));
+        got[i] = malloc((size_t)BMAX * ROWS * sizeof(float));
+    }
+    for (int64_t k = 0; k < BMAX * COLS; k++) src[k] = frand(), want_x[k] = 2.0f * src[k] + 1.0f;
+    omp_set_num_threads(2);
+    struct pool *pool = pool_new(2);
+    const enum matmul_route routes[] = {MATMUL_ROWS, MATMUL_PROMPT, MATMUL_PROMPT_FLOAT};
+    /* (first weight, how many): Q4_0 alone, F16 alone, F32 alone, all four */
+    const int groups[][2] = {{0, 1}, {1, 1}, {2, 1}, {0, 4}};
+    for (int with_pool = 0; with_pool < 2; with_pool++)
+        for (size_t r = 0; r < sizeof routes / sizeof routes[0]; r++)
+            for (size_t g = 0; g < sizeof groups / sizeof groups[0]; g++)
+                for (int B = 1; B <= BMAX; B += 4) {
+                    struct matmul_scratch s = {.pool = with_pool ? pool : NULL};
+                    const int first = groups[g][0], n = groups[g][1];
+                    matmul_many(&s, n, want + first, want_x, ws + first, B, routes[r], NULL);
+                    struct make_rows mr = {.src = src, .x = x, .cols = COLS};
+                    for (int b = 0; b < 16; b++) atomic_init(&mr.calls[b], 0);
+                    memset(x, 0, (size_t)BMAX * COLS * sizeof *x);
+                    const struct row_prologue pre = {make_row, &mr};
+                    matmul_many(&s, n, got + first, x, ws + first, B, routes[r], &pre);
+                    for (int b = 0; b < 16; b++)
+                        if (atomic_load(&mr.calls[b]) != (b < B))
+                            fail_msg("route %zu group %zu B %d: prologue ran %d times on row %d", r, g, B,
+                                     atomic_load(&mr.calls[b]), b);
+                    for (int i = first; i < first + n; i++)
+                        if (memcmp(got[i], want[i], (size_t)B * ROWS * sizeof(float)))
+                            fail_msg("%s route %zu B %d pool %d: with the prologue the results differ",
+                                     type_traits(types[i])->name, r, B, with_pool);
+                    matmul_scratch_free(&s);
+                }
+    pool_free(pool);
+    for (int i = 0; i < 4; i++) free(want[i]), free(got[i]), free(m[i].deq), free((void *)m[i].t.data);
+    free(src), free(want_x), free(x);
+}
+
 int main(void)
 {
     unsetenv("OMP_WAIT_POLICY"); /* pool_new refuses under the active policy */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_and_batches),
         cmocka_unit_test(test_many_mixed_layouts),
+        cmocka_unit_test(test_prologue),
     };
     return cmocka_run_group_tests_name("matmul", tests, NULL, NULL);
 }
