@@ -839,17 +839,6 @@ static inline float hsum_f32_16(__m512 x)
     return hsum_f32_8(_mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1)));
 }
 
-/* gf2p8affineqb moves and masks bits inside every byte in one instruction:
- * GF_BIT(o, i) in the matrix makes output bit o input bit i. gf_bits uses
- * matrix lo on the low 256 bits of x and hi on the high 256. */
-#define GF_BIT(o, i) ((long long)((1ULL << (i)) << (8 * (7 - (o)))))
-#define GF_LO_NIBBLE (GF_BIT(0, 0) | GF_BIT(1, 1) | GF_BIT(2, 2) | GF_BIT(3, 3))
-#define GF_HI_NIBBLE (GF_BIT(0, 4) | GF_BIT(1, 5) | GF_BIT(2, 6) | GF_BIT(3, 7))
-static inline __m512i gf_bits(__m512i x, long long lo, long long hi)
-{
-    return _mm512_gf2p8affine_epi64_epi8(x, _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo), 0);
-}
-
 /* vpermb indices lining int16 group scales up with packs_epi32(a, b): in
  * 128-bit lane i, int16 0..3 hold a's int32 lanes 4i..4i+3 and int16 4..7
  * b's, of groups ga(i) and gb(i); the macros give the index word. */
@@ -989,7 +978,7 @@ static ALWAYS_INLINE void k4_rows(bool q5, bool prep, int64_t n, const void *w, 
             __m512i bits = _mm512_loadu_si512(qs + 64 * h);
             __asm__("" : "+v"(bits)); /* one load for both uses: most of these cross a cache line */
             q[2 * h] = _mm512_and_si512(bits, m4);
-            q[2 * h + 1] = gf_bits(bits, GF_HI_NIBBLE, GF_HI_NIBBLE);
+            q[2 * h + 1] = hi_nibbles(bits);
         }
         if (q5) {
             const __m512i hb = bcast256(((const block_q5_K *)(const void *)xb)->qh);
@@ -1273,7 +1262,7 @@ static ALWAYS_INLINE void q6k_weights(const block_q6_K *xb, struct q6k_w *o)
         /* (l & 0xF) | high bits; (l >> 4) | high bits */
         o->q[c][0] = _mm512_ternarylogic_epi32(l, gf_bits(h, GF_BIT(4, 0) | GF_BIT(5, 1), GF_BIT(4, 2) | GF_BIT(5, 3)),
                                                m4, 0xEC);
-        o->q[c][1] = _mm512_or_si512(gf_bits(l, GF_HI_NIBBLE, GF_HI_NIBBLE),
+        o->q[c][1] = _mm512_or_si512(hi_nibbles(l),
                                      gf_bits(h, GF_BIT(4, 4) | GF_BIT(5, 5), GF_BIT(4, 6) | GF_BIT(5, 7)));
     }
 }

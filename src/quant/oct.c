@@ -434,7 +434,7 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
                 __m512i q = _mm512_loadu_si512(wb + 16 + 64 * i);
                 __asm__("" : "+v"(q));
                 o->Z[i] = _mm512_and_si512(q, m4);
-                o->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+                o->Z[i + 2] = hi_nibbles(q);
             }
         }
         o->d = _mm256_cvtph_ps(loadu128(wb));
@@ -450,7 +450,7 @@ static ALWAYS_INLINE void oct_weights512(enum oct_kind kind, const uint8_t *wb, 
         for (int i = 0; i < 2; i++) {
             const __m512i q = oct_pick(z, nz, l, i);
             o->Z[i] = _mm512_and_si512(q, m4);
-            o->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            o->Z[i + 2] = hi_nibbles(q);
         }
         if (kind == OCT_IQ4_NL) {
             const __m512i lut = _mm512_broadcast_i32x4(loadu128(iq4nl_u8));
@@ -478,9 +478,9 @@ static ALWAYS_INLINE void oct_weights512_mixed(const uint8_t *wb0, const uint8_t
         __asm__("" : "+v"(q0), "+v"(q1)); /* one load each, as in oct_weights512 */
         const __m512i a = _mm512_mask_blend_epi64(0xF0, q0, q1), b = _mm512_mask_blend_epi64(0xF0, q1, q0);
         o0->Z[i] = _mm512_and_si512(a, m4);
-        o0->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(a, 4), m4);
+        o0->Z[i + 2] = hi_nibbles(a);
         o1->Z[i] = _mm512_and_si512(b, m4);
-        o1->Z[i + 2] = _mm512_and_si512(_mm512_srli_epi16(b, 4), m4);
+        o1->Z[i + 2] = hi_nibbles(b);
     }
     o0->d = _mm256_cvtph_ps(loadu128(wb0));
     o1->d = _mm256_cvtph_ps(loadu128(wb1));

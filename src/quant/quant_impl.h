@@ -179,6 +179,21 @@ static inline float hsum_f32_8(__m256 x)
 }
 
 #if QUANT_AVX512
+/* gf2p8affineqb moves and masks bits inside every byte in one instruction:
+ * GF_BIT(o, i) in the matrix makes output bit o input bit i. gf_bits uses
+ * matrix lo on the low 256 bits of x and hi on the high 256. */
+#define GF_BIT(o, i) ((long long)((1ULL << (i)) << (8 * (7 - (o)))))
+#define GF_LO_NIBBLE (GF_BIT(0, 0) | GF_BIT(1, 1) | GF_BIT(2, 2) | GF_BIT(3, 3))
+#define GF_HI_NIBBLE (GF_BIT(0, 4) | GF_BIT(1, 5) | GF_BIT(2, 6) | GF_BIT(3, 7))
+static inline __m512i gf_bits(__m512i x, long long lo, long long hi)
+{
+    return _mm512_gf2p8affine_epi64_epi8(x, _mm512_set_epi64(hi, hi, hi, hi, lo, lo, lo, lo), 0);
+}
+
+/* The high nibble of every byte, in one instruction where a shift and a
+ * mask take two. */
+static inline __m512i hi_nibbles(__m512i x) { return gf_bits(x, GF_HI_NIBBLE, GF_HI_NIBBLE); }
+
 /* hsum_f32_8 of 8 vectors at once, the halves of t[0..3]: lane 2m + k of the
  * result is hsum_f32_8 of half k of t[m], in the same order of additions
  * (x_i + x_i+4, then those 0 + 2 and 1 + 3, then the two), 12 instructions
