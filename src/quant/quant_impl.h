@@ -183,7 +183,6 @@ static inline float hsum_f32_8(__m256 x)
  * GF_BIT(o, i) in the matrix makes output bit o input bit i. gf_bits uses
  * matrix lo on the low 256 bits of x and hi on the high 256. */
 #define GF_BIT(o, i) ((long long)((1ULL << (i)) << (8 * (7 - (o)))))
-#define GF_LO_NIBBLE (GF_BIT(0, 0) | GF_BIT(1, 1) | GF_BIT(2, 2) | GF_BIT(3, 3))
 #define GF_HI_NIBBLE (GF_BIT(0, 4) | GF_BIT(1, 5) | GF_BIT(2, 6) | GF_BIT(3, 7))
 static inline __m512i gf_bits(__m512i x, long long lo, long long hi)
 {
